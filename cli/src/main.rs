@@ -1,0 +1,45 @@
+//! `pullgate`: the command-line entry point. It only wires adapters to the
+//! domain and the router.
+
+mod logging;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "pullgate",
+    version,
+    about = "Your own download address for container images, Helm charts and release files"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway locally (embedded example mappings unless --config).
+    Serve(serve::ServeArgs),
+    /// Check a mapping file and print what it maps.
+    CheckMappings {
+        /// Mapping file (TOML).
+        file: std::path::PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::CheckMappings { file } => serve::check_mappings(&file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("pullgate: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! OCI distribution error responses: every refusal a registry client sees is
+//! one of these, with a status and a JSON body it can show its user.
+
+use std::fmt;
+
+/// Error codes from the OCI distribution spec (plus `TAG_INVALID` from the
+/// Docker registry API, which clients understand as well).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    NameUnknown,
+    NameInvalid,
+    DigestInvalid,
+    TagInvalid,
+    Unsupported,
+    Denied,
+    Unauthorized,
+    SizeInvalid,
+    /// Upstream unreachable or answered something we cannot pass on.
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NameUnknown => "NAME_UNKNOWN",
+            ErrorCode::NameInvalid => "NAME_INVALID",
+            ErrorCode::DigestInvalid => "DIGEST_INVALID",
+            ErrorCode::TagInvalid => "TAG_INVALID",
+            ErrorCode::Unsupported => "UNSUPPORTED",
+            ErrorCode::Denied => "DENIED",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::SizeInvalid => "SIZE_INVALID",
+            ErrorCode::Unavailable => "UNAVAILABLE",
+        }
+    }
+}
+
+/// A refusal: HTTP status, OCI code and a message for humans.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {}: {message}", code.as_str())]
+pub struct RegistryError {
+    pub status: u16,
+    pub code: ErrorCode,
+    pub message: &'static str,
+}
+
+impl RegistryError {
+    pub const fn new(status: u16, code: ErrorCode, message: &'static str) -> Self {
+        Self {
+            status,
+            code,
+            message,
+        }
+    }
+
+    /// The OCI error body: `{"errors":[{"code":...,"message":...}]}`.
+    pub fn body(&self) -> String {
+        let mut out = String::with_capacity(64 + self.message.len());
+        out.push_str(r#"{"errors":[{"code":""#);
+        out.push_str(self.code.as_str());
+        out.push_str(r#"","message":"#);
+        // Messages are our own constants, but escape anyway so the body is
+        // always valid JSON.
+        out.push_str(&serde_json::Value::from(self.message).to_string());
+        out.push_str("}]}");
+        out
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The refusals the gateway gives, named once so tests and docs agree.
+pub mod refusals {
+    use super::{ErrorCode::*, RegistryError};
+
+    pub const HOST_UNKNOWN: RegistryError =
+        RegistryError::new(404, NameUnknown, "no registry is served at this host");
+    pub const NAME_UNKNOWN: RegistryError = RegistryError::new(
+        404,
+        NameUnknown,
+        "repository name not known to this registry",
+    );
+    pub const NAME_INVALID: RegistryError =
+        RegistryError::new(400, NameInvalid, "invalid repository name");
+    pub const DIGEST_INVALID: RegistryError =
+        RegistryError::new(400, DigestInvalid, "invalid digest");
+    pub const TAG_INVALID: RegistryError =
+        RegistryError::new(400, TagInvalid, "invalid tag or digest reference");
+    pub const METHOD_UNSUPPORTED: RegistryError = RegistryError::new(
+        405,
+        Unsupported,
+        "this registry is read-only: only GET and HEAD are supported",
+    );
+    pub const CATALOG_DENIED: RegistryError =
+        RegistryError::new(403, Denied, "catalog listing is not offered");
+    pub const PATH_UNSUPPORTED: RegistryError =
+        RegistryError::new(404, Unsupported, "unsupported registry API path");
+    pub const NOT_FOUND: RegistryError = RegistryError::new(404, NameUnknown, "not found");
+    pub const PATH_TOO_LONG: RegistryError =
+        RegistryError::new(414, NameInvalid, "request path too long");
+    pub const HEADERS_TOO_LARGE: RegistryError =
+        RegistryError::new(431, SizeInvalid, "request headers too large");
+    pub const QUERY_INVALID: RegistryError =
+        RegistryError::new(400, Unsupported, "invalid query parameters");
+    pub const HOST_MISSING: RegistryError =
+        RegistryError::new(400, NameInvalid, "missing or invalid Host header");
+    pub const UPSTREAM_UNAVAILABLE: RegistryError = RegistryError::new(
+        502,
+        Unavailable,
+        "the upstream registry could not be reached",
+    );
+    pub const SCOPE_DENIED: RegistryError = RegistryError::new(
+        403,
+        Denied,
+        "token scope names no repository served at this host",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_is_oci_json() {
+        let body = refusals::NAME_UNKNOWN.body();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["errors"][0]["code"], "NAME_UNKNOWN");
+        assert_eq!(
+            v["errors"][0]["message"],
+            "repository name not known to this registry"
+        );
+    }
+}

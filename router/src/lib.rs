@@ -1,0 +1,279 @@
+//! The one HTTP router of pullgate. `pullgate serve` runs it on hyper, the
+//! gateway Lambda function runs it through lambda_http: what the tests
+//! exercise locally is what runs in AWS.
+//!
+//! Request flow (one handler, no framework routing: the path grammar is
+//! parsed once, by the domain):
+//! 1. size limits and Host → the host's mappings (unknown host: 404);
+//! 2. `route::parse` → ping / token / manifest / blob / tags / referrers / file;
+//! 3. mapping by longest prefix (unmapped: 404 `NAME_UNKNOWN`);
+//! 4. `decision::path_for` → 307 built from the mapping, or proxy
+//!    (`proxy.rs`), with our token endpoint (`token.rs`) in front.
+
+mod proxy;
+mod reply;
+mod token;
+mod upstream;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, Request, Response};
+use pullgate_domain::client::ClientFamily;
+use pullgate_domain::decision::{self, Path, PingAnswer};
+use pullgate_domain::error::{refusals, RegistryError};
+use pullgate_domain::location;
+use pullgate_domain::mapping::{is_valid_authority, HostMappings, Target};
+use pullgate_domain::route::{self, EndpointKind, Method, Route};
+use pullgate_domain::store::MappingSource;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use upstream::UpstreamClient;
+
+/// Total bytes of request headers we read; larger requests get 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// The client's address, as the entry point knows it (socket peer locally,
+/// API Gateway's `sourceIp` in Lambda), put into the request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Scheme clients use to reach us: realms and rewritten URLs use it.
+    pub public_scheme: &'static str,
+    pub upstream_timeout: Duration,
+    /// How long an upstream's auth discovery is trusted.
+    pub auth_cache_ttl: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            public_scheme: "https",
+            upstream_timeout: Duration::from_secs(30),
+            auth_cache_ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+pub struct Gateway<S> {
+    store: S,
+    config: GatewayConfig,
+    upstream: UpstreamClient,
+}
+
+impl<S: MappingSource> Gateway<S> {
+    pub fn new(store: S, config: GatewayConfig) -> Self {
+        let upstream = UpstreamClient::new(config.upstream_timeout, config.auth_cache_ttl);
+        Gateway {
+            store,
+            config,
+            upstream,
+        }
+    }
+}
+
+/// Builds the router around a gateway.
+pub fn router<S: MappingSource>(gateway: Gateway<S>) -> axum::Router {
+    axum::Router::new()
+        .fallback(handle::<S>)
+        .with_state(Arc::new(gateway))
+}
+
+/// What one request was, for the access log (and later the event).
+#[derive(Debug, Default)]
+struct Trace {
+    kind: Option<EndpointKind>,
+    taken: Option<Path>,
+}
+
+async fn handle<S: MappingSource>(
+    State(gateway): State<Arc<Gateway<S>>>,
+    request: Request<Body>,
+) -> Response<Body> {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let mut trace = Trace::default();
+    let response = match serve(&gateway, &parts, body, &mut trace).await {
+        Ok(response) => response,
+        Err(error) => reply::error(&error),
+    };
+    let ua = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let path = parts.uri.path();
+    tracing::info!(
+        target: "pullgate::access",
+        method = %parts.method,
+        path = &path[..floor_char_boundary(path, 256)],
+        status = response.status().as_u16(),
+        kind = trace.kind.map(EndpointKind::as_str).unwrap_or("-"),
+        taken = trace.taken.map(Path::as_str).unwrap_or("-"),
+        client = %parts.extensions.get::<ClientAddr>().map(|a| a.0.to_string()).unwrap_or_default(),
+        ua = &ua[..floor_char_boundary(ua, 160)],
+        micros = started.elapsed().as_micros() as u64,
+    );
+    response
+}
+
+fn floor_char_boundary(s: &str, max: usize) -> usize {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
+/// Everything a handler needs to know about the host it answers for.
+pub(crate) struct HostContext<'a> {
+    /// The Host header as the client sent it (validated): realms use it.
+    pub(crate) name: &'a str,
+    pub(crate) mappings: Arc<HostMappings>,
+    pub(crate) public_base: String,
+}
+
+async fn serve<S: MappingSource>(
+    gateway: &Gateway<S>,
+    parts: &http::request::Parts,
+    body: Body,
+    trace: &mut Trace,
+) -> Result<Response<Body>, RegistryError> {
+    let header_bytes: usize = parts
+        .headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(refusals::HEADERS_TOO_LARGE);
+    }
+    let method = Method::parse(parts.method.as_str());
+    let route = route::parse(method, parts.uri.path(), parts.uri.query())?;
+    trace.kind = Some(route.kind());
+
+    let host_name = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .filter(|h| is_valid_authority(&h.to_ascii_lowercase()))
+        .ok_or(refusals::HOST_MISSING)?;
+    let mappings = gateway
+        .store
+        .host(host_name)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "mapping store failed");
+            refusals::UPSTREAM_UNAVAILABLE
+        })?
+        .ok_or(refusals::HOST_UNKNOWN)?;
+    let host = HostContext {
+        name: host_name,
+        public_base: format!("{}://{}", gateway.config.public_scheme, host_name),
+        mappings,
+    };
+    let client = ClientFamily::from_user_agent(
+        parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    );
+
+    match &route {
+        Route::Ping => Ok(match decision::ping(&host.mappings, client) {
+            PingAnswer::RedirectTo(base) => {
+                trace.taken = Some(Path::Redirect);
+                reply::redirect(&location::ping(base))
+            }
+            PingAnswer::Ok => reply::ping_ok(),
+            PingAnswer::Challenge => {
+                trace.taken = Some(Path::Proxy);
+                // A client that already holds a token (docker login checks
+                // this way) is welcome; pulls are authorized upstream.
+                if reply::bearer_token(&parts.headers).is_some() {
+                    reply::ping_ok()
+                } else {
+                    reply::challenge(&host.public_base, host.name, None, None, None)
+                }
+            }
+        }),
+        Route::Token => {
+            trace.taken = Some(Path::Proxy);
+            token::serve(&gateway.upstream, parts, body, &host).await
+        }
+        Route::File { path } => {
+            let matched = host.mappings.lookup_file(path).ok_or(refusals::NOT_FOUND)?;
+            let Target::Http {
+                base,
+                rewrite_index,
+            } = &matched.mapping.target
+            else {
+                return Err(refusals::NOT_FOUND);
+            };
+            let target = location::file(base, matched.rest);
+            let is_index = matched.rest == "index.yaml" || matched.rest.ends_with("/index.yaml");
+            if *rewrite_index && is_index && !base.contains("{path}") && method == Method::Get {
+                trace.taken = Some(Path::Proxy);
+                let public = if matched.mapping.name.is_empty() {
+                    host.public_base.clone()
+                } else {
+                    format!("{}/{}", host.public_base, matched.mapping.name)
+                };
+                proxy::helm_index(&gateway.upstream, parts, &target, base, &public).await
+            } else {
+                trace.taken = Some(Path::Redirect);
+                Ok(reply::redirect(&target))
+            }
+        }
+        Route::Manifest { name, .. }
+        | Route::Blob { name, .. }
+        | Route::Tags { name, .. }
+        | Route::Referrers { name, .. } => {
+            let matched = host.mappings.lookup(name).ok_or(refusals::NAME_UNKNOWN)?;
+            let upstream = matched.upstream().ok_or(refusals::NAME_UNKNOWN)?;
+            let repository = upstream.repository_for(matched.rest);
+            let base = upstream.registry.base.as_str();
+            let target = registry_url(&route, base, &repository).ok_or(refusals::NAME_UNKNOWN)?;
+            let taken = decision::path_for(&host.mappings, matched.mapping, client);
+            trace.taken = Some(taken);
+            match taken {
+                Path::Redirect => Ok(reply::redirect(&target)),
+                Path::Proxy => {
+                    let call = proxy::Call {
+                        parts,
+                        host: &host,
+                        mapping: matched.mapping,
+                        upstream,
+                        public_name: name,
+                        upstream_name: &repository,
+                        url: &target,
+                    };
+                    match route.kind() {
+                        EndpointKind::Blob => proxy::blob(&gateway.upstream, &call).await,
+                        EndpointKind::Tags => proxy::tags(&gateway.upstream, &call).await,
+                        _ => proxy::pass_through(&gateway.upstream, &call).await,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The upstream URL a registry route asks for.
+fn registry_url(route: &Route<'_>, base: &str, repository: &str) -> Option<String> {
+    Some(match route {
+        Route::Manifest { reference, .. } => location::manifest(base, repository, *reference),
+        Route::Blob { digest, .. } => location::blob(base, repository, digest),
+        Route::Tags { n, last, .. } => location::tags(base, repository, *n, *last),
+        Route::Referrers {
+            digest,
+            artifact_type,
+            ..
+        } => location::referrers(base, repository, digest, artifact_type.as_deref()),
+        Route::Ping | Route::Token | Route::File { .. } => return None,
+    })
+}

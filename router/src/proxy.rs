@@ -1,0 +1,349 @@
+//! Proxy mode: manifests, tags and referrers relayed with the client's own
+//! Accept lines and Authorization; blobs answered with the upstream's
+//! storage location so their bytes never pass through the gateway.
+
+use crate::reply::{self, ANONYMOUS_TOKEN};
+use crate::upstream::UpstreamClient;
+use crate::HostContext;
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use http::request::Parts;
+use pullgate_domain::challenge::{self, UpstreamAuth};
+use pullgate_domain::error::{refusals, RegistryError};
+use pullgate_domain::mapping::{Mapping, Upstream};
+use pullgate_domain::scope;
+
+/// Upstream error bodies and tag lists are read whole; bound them.
+const MAX_SMALL_BODY: usize = 4 * 1024 * 1024;
+/// Helm index files of big repositories reach tens of MiB.
+const MAX_INDEX_BODY: usize = 64 * 1024 * 1024;
+
+/// Request headers relayed upstream. Accept comes as several lines and must
+/// be forwarded line by line: merged, registries refuse OCI manifests.
+const FORWARDED_REQUEST_HEADERS: [HeaderName; 5] = [
+    header::ACCEPT,
+    header::USER_AGENT,
+    header::IF_NONE_MATCH,
+    header::RANGE,
+    header::ACCEPT_ENCODING,
+];
+
+/// Response headers relayed to the client.
+const FORWARDED_RESPONSE_HEADERS: [&str; 11] = [
+    "content-type",
+    "content-length",
+    "content-range",
+    "accept-ranges",
+    "docker-content-digest",
+    "docker-distribution-api-version",
+    "etag",
+    "last-modified",
+    "oci-subject",
+    "oci-filters-applied",
+    "content-encoding",
+];
+
+/// One proxied registry request.
+pub struct Call<'a> {
+    pub parts: &'a Parts,
+    pub host: &'a HostContext<'a>,
+    pub mapping: &'a Mapping,
+    pub upstream: &'a Upstream,
+    pub public_name: &'a str,
+    pub upstream_name: &'a str,
+    pub url: &'a str,
+}
+
+fn request_headers(parts: &Parts) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for name in FORWARDED_REQUEST_HEADERS {
+        for value in parts.headers.get_all(&name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+        if crate::reply::bearer_token(&parts.headers) != Some(ANONYMOUS_TOKEN) {
+            headers.insert(header::AUTHORIZATION, auth.clone());
+        }
+    }
+    headers
+}
+
+async fn send(
+    client: &UpstreamClient,
+    call: &Call<'_>,
+) -> Result<reqwest::Response, RegistryError> {
+    let method = if call.parts.method == http::Method::HEAD {
+        reqwest::Method::HEAD
+    } else {
+        reqwest::Method::GET
+    };
+    client
+        .http
+        .request(method, call.url)
+        .headers(request_headers(call.parts))
+        .send()
+        .await
+        .map_err(|e| {
+            tracing::warn!(upstream = %call.upstream.registry.base, error = %e, "upstream request failed");
+            refusals::UPSTREAM_UNAVAILABLE
+        })
+}
+
+fn copy_response_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for name in FORWARDED_RESPONSE_HEADERS {
+        for value in from.get_all(name) {
+            if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+                to.append(name, value.clone());
+            }
+        }
+    }
+}
+
+fn status_of(response: &reqwest::Response) -> StatusCode {
+    StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY)
+}
+
+/// Streams the upstream answer to the client, headers filtered.
+fn stream(response: reqwest::Response) -> Response<Body> {
+    let mut out = Response::new(Body::empty());
+    *out.status_mut() = status_of(&response);
+    copy_response_headers(response.headers(), out.headers_mut());
+    *out.body_mut() = Body::from_stream(response.bytes_stream().map_err(std::io::Error::other));
+    out
+}
+
+async fn read_limited(response: reqwest::Response, limit: usize) -> Result<Bytes, RegistryError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n as usize > limit)
+    {
+        return Err(refusals::UPSTREAM_UNAVAILABLE);
+    }
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks
+        .try_next()
+        .await
+        .map_err(|_| refusals::UPSTREAM_UNAVAILABLE)?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(refusals::UPSTREAM_UNAVAILABLE);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
+}
+
+/// The upstream said 401: send the client to OUR token endpoint, with the
+/// upstream's scope translated back to public names.
+async fn unauthorized(
+    call: &Call<'_>,
+    response: reqwest::Response,
+) -> Result<Response<Body>, RegistryError> {
+    let parsed = response
+        .headers()
+        .get(header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(challenge::parse);
+    let (scope, error) = match &parsed {
+        Some(UpstreamAuth::Bearer(c)) => {
+            let scopes = c.scope.as_deref().map(|s| {
+                scope::rewrite_all(s, |n| call.host.mappings.public_name_for(call.mapping, n))
+                    .join(" ")
+            });
+            (scopes.filter(|s| !s.is_empty()), c.error.clone())
+        }
+        _ => (None, None),
+    };
+    // Without an upstream scope, ask for pull on the public name.
+    let scope = scope.unwrap_or_else(|| format!("repository:{}:pull", call.public_name));
+    let body = read_limited(response, MAX_SMALL_BODY).await.ok();
+    Ok(reply::challenge(
+        &call.host.public_base,
+        call.host.name,
+        Some(&scope),
+        error.as_deref(),
+        body,
+    ))
+}
+
+/// Manifests and referrers: relayed as they are.
+pub async fn pass_through(
+    client: &UpstreamClient,
+    call: &Call<'_>,
+) -> Result<Response<Body>, RegistryError> {
+    let response = send(client, call).await?;
+    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+        return unauthorized(call, response).await;
+    }
+    Ok(stream(response))
+}
+
+/// Blobs: never their bytes. An upstream that needs no token gets the
+/// client sent straight to it; otherwise we ask with the client's token and
+/// hand over the storage location the upstream answers with.
+pub async fn blob(
+    client: &UpstreamClient,
+    call: &Call<'_>,
+) -> Result<Response<Body>, RegistryError> {
+    if let Ok(UpstreamAuth::None) = client.auth(&call.upstream.registry).await {
+        return Ok(reply::redirect(call.url));
+    }
+    let response = send(client, call).await?;
+    let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return unauthorized(call, response).await;
+    }
+    if status.is_redirection() {
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| absolute_location(&call.upstream.registry.base, l))
+            .ok_or(refusals::UPSTREAM_UNAVAILABLE)?;
+        return Ok(reply::redirect(&location));
+    }
+    if status.is_success() && call.parts.method == http::Method::GET {
+        // The upstream serves bytes itself and needs the token we cannot
+        // hand to a redirected client: relaying is the only way that works.
+        tracing::warn!(
+            upstream = %call.upstream.registry.base,
+            name = call.upstream_name,
+            "upstream served blob bytes without a storage redirect; relaying them"
+        );
+    }
+    Ok(stream(response))
+}
+
+/// Upstream storage locations are absolute http(s) URLs; a path is taken
+/// relative to the registry.
+fn absolute_location(base: &str, location: &str) -> Option<String> {
+    if location.starts_with("https://") || location.starts_with("http://") {
+        Some(location.to_string())
+    } else if location.starts_with('/') && !location.starts_with("//") {
+        Some(format!("{base}{location}"))
+    } else {
+        None
+    }
+}
+
+/// Tag lists name the repository: the client must see the public name, and
+/// the pagination link must point back at us.
+pub async fn tags(
+    client: &UpstreamClient,
+    call: &Call<'_>,
+) -> Result<Response<Body>, RegistryError> {
+    let response = send(client, call).await?;
+    let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return unauthorized(call, response).await;
+    }
+    if !status.is_success() || call.parts.method == http::Method::HEAD {
+        return Ok(stream(response));
+    }
+    let next = response
+        .headers()
+        .get(header::LINK)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|link| next_page_link(call.public_name, link));
+    let body = read_limited(response, MAX_SMALL_BODY).await?;
+    let mut list: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|_| refusals::UPSTREAM_UNAVAILABLE)?;
+    if let Some(obj) = list.as_object_mut() {
+        obj.insert("name".into(), call.public_name.into());
+    }
+    let mut out = Response::new(Body::from(list.to_string()));
+    let headers = out.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(next) = next.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        headers.insert(header::LINK, next);
+    }
+    Ok(out)
+}
+
+/// Rebuilds `</v2/NAME/tags/list?n=..&last=..>; rel="next"` for the public
+/// name from the upstream's link, keeping only validated `n` and `last`.
+fn next_page_link(public_name: &str, link: &str) -> Option<String> {
+    let target = link.trim().strip_prefix('<')?.split_once('>')?.0;
+    let query = target.split_once('?')?.1;
+    let path = format!("/v2/{public_name}/tags/list");
+    match pullgate_domain::route::parse(pullgate_domain::route::Method::Get, &path, Some(query))
+        .ok()?
+    {
+        pullgate_domain::route::Route::Tags { n, last, .. } => {
+            let url = pullgate_domain::location::tags("", public_name, n, last);
+            Some(format!("<{url}>; rel=\"next\""))
+        }
+        _ => None,
+    }
+}
+
+/// A classic Helm repository's index, with chart URLs under the upstream
+/// base rewritten to come back through the gateway (so downloads count).
+pub async fn helm_index(
+    client: &UpstreamClient,
+    parts: &Parts,
+    target: &str,
+    upstream_base: &str,
+    public_base: &str,
+) -> Result<Response<Body>, RegistryError> {
+    let mut headers = HeaderMap::new();
+    if let Some(ua) = parts.headers.get(header::USER_AGENT) {
+        headers.insert(header::USER_AGENT, ua.clone());
+    }
+    let response = client
+        .http
+        .get(target)
+        .headers(headers)
+        .send()
+        .await
+        .map_err(|_| refusals::UPSTREAM_UNAVAILABLE)?;
+    if !response.status().is_success() {
+        return Ok(stream(response));
+    }
+    let body = read_limited(response, MAX_INDEX_BODY).await?;
+    let text = String::from_utf8_lossy(&body).replace(upstream_base, public_base);
+    let mut out = Response::new(Body::from(text));
+    out.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-yaml"),
+    );
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pagination_links_are_rebuilt_for_the_public_name() {
+        assert_eq!(
+            next_page_link("app", r#"</v2/acme/app/tags/list?last=v2&n=2>; rel="next""#).as_deref(),
+            Some(r#"</v2/app/tags/list?n=2&last=v2>; rel="next""#)
+        );
+        assert_eq!(
+            next_page_link("app", r#"<https://evil/x?last=%2F>; rel="next""#),
+            None
+        );
+    }
+
+    #[test]
+    fn storage_locations() {
+        assert_eq!(
+            absolute_location("https://r", "https://cdn/x").as_deref(),
+            Some("https://cdn/x")
+        );
+        assert_eq!(
+            absolute_location("https://r", "/blob/x").as_deref(),
+            Some("https://r/blob/x")
+        );
+        assert_eq!(absolute_location("https://r", "//evil/x"), None);
+        assert_eq!(absolute_location("https://r", "javascript:x"), None);
+    }
+}
