@@ -556,3 +556,35 @@ mod tests {
         assert!(!is_valid_media_type("a/b\r\n"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 8_000, .. ProptestConfig::default() })]
+        /// Arbitrary bytes never panic the parser, and whatever it accepts
+        /// is made only of validated parts.
+        #[test]
+        fn parser_accepts_only_valid_parts(path in "\\PC{0,300}", query in proptest::option::of("\\PC{0,64}")) {
+            if let Ok(route) = parse(Method::Get, &path, query.as_deref()) {
+                if let Some(name) = route.name() {
+                    prop_assert!(is_valid_name(name));
+                }
+                match &route {
+                    Route::Manifest { reference, .. } => {
+                        let ok = match reference {
+                            Reference::Tag(t) => is_valid_tag(t),
+                            Reference::Digest(d) => is_valid_digest(d),
+                        };
+                        prop_assert!(ok);
+                    }
+                    Route::Blob { digest, .. } | Route::Referrers { digest, .. } => prop_assert!(is_valid_digest(digest)),
+                    Route::File { path } => prop_assert!(!path.split('/').any(|s| s == ".." || s.is_empty()) && !path.contains('%')),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
