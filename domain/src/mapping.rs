@@ -138,7 +138,9 @@ impl Mapping {
     pub fn keeps_names(&self) -> bool {
         match self.active_upstream() {
             Some(up) => {
-                up.repository == self.name && !(up.registry.docker_hub && !self.name.contains('/'))
+                // A whole Docker Hub namespace renames `x` to `library/x`.
+                let adds_library = up.registry.docker_hub && up.repository.is_empty();
+                up.repository == self.name && !adds_library
             }
             None => true,
         }
