@@ -113,11 +113,23 @@ async fn handle<S: MappingSource>(
         status = response.status().as_u16(),
         kind = trace.kind.map(EndpointKind::as_str).unwrap_or("-"),
         taken = trace.taken.map(Path::as_str).unwrap_or("-"),
-        client = %parts.extensions.get::<ClientAddr>().map(|a| a.0.to_string()).unwrap_or_default(),
+        client = %OptionalAddr(parts.extensions.get::<ClientAddr>()),
         ua = &ua[..floor_char_boundary(ua, 160)],
         micros = started.elapsed().as_micros() as u64,
     );
     response
+}
+
+/// Displays the client address without allocating, "-" when unknown.
+struct OptionalAddr<'a>(Option<&'a ClientAddr>);
+
+impl std::fmt::Display for OptionalAddr<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => addr.0.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 fn floor_char_boundary(s: &str, max: usize) -> usize {
@@ -133,7 +145,15 @@ pub(crate) struct HostContext<'a> {
     /// The Host header as the client sent it (validated): realms use it.
     pub(crate) name: &'a str,
     pub(crate) mappings: Arc<HostMappings>,
-    pub(crate) public_base: String,
+    scheme: &'static str,
+}
+
+impl HostContext<'_> {
+    /// `scheme://host` as the client reached us; only proxied answers need
+    /// it, so the redirect path never builds it.
+    pub(crate) fn public_base(&self) -> String {
+        format!("{}://{}", self.scheme, self.name)
+    }
 }
 
 async fn serve<S: MappingSource>(
@@ -172,7 +192,7 @@ async fn serve<S: MappingSource>(
         .ok_or(refusals::HOST_UNKNOWN)?;
     let host = HostContext {
         name: host_name,
-        public_base: format!("{}://{}", gateway.config.public_scheme, host_name),
+        scheme: gateway.config.public_scheme,
         mappings,
     };
     let client = ClientFamily::from_user_agent(
@@ -197,7 +217,7 @@ async fn serve<S: MappingSource>(
                 if reply::bearer_token(&parts.headers).is_some() {
                     reply::ping_ok()
                 } else {
-                    reply::challenge(&host.public_base, host.name, None, None, None)
+                    reply::challenge(&host.public_base(), host.name, None, None, None)
                 }
             }
         }),
@@ -219,9 +239,9 @@ async fn serve<S: MappingSource>(
             if *rewrite_index && is_index && !base.contains("{path}") && method == Method::Get {
                 trace.taken = Some(Path::Proxy);
                 let public = if matched.mapping.name.is_empty() {
-                    host.public_base.clone()
+                    host.public_base()
                 } else {
-                    format!("{}/{}", host.public_base, matched.mapping.name)
+                    format!("{}/{}", host.public_base(), matched.mapping.name)
                 };
                 proxy::helm_index(&gateway.upstream, parts, &target, base, &public).await
             } else {

@@ -162,7 +162,7 @@ async fn unauthorized(
     let scope = scope.unwrap_or_else(|| format!("repository:{}:pull", call.public_name));
     let body = read_limited(response, MAX_SMALL_BODY).await.ok();
     Ok(reply::challenge(
-        &call.host.public_base,
+        &call.host.public_base(),
         call.host.name,
         Some(&scope),
         error.as_deref(),
