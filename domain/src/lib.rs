@@ -17,9 +17,12 @@ pub mod decision;
 pub mod error;
 pub mod location;
 pub mod mapping;
+pub mod privacy;
 pub mod reference;
 pub mod route;
 pub mod scope;
 pub mod store;
+pub mod time;
+pub mod useragent;
 
 pub use error::{ErrorCode, RegistryError};

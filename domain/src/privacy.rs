@@ -1,0 +1,189 @@
+//! Privacy by design: the raw address never reaches storage. What is kept is
+//! a keyed hash (HMAC-SHA256) of address and user agent (the client id), one
+//! of the address alone (the network source, for organization feedback),
+//! both rotated with the period's start in the key input, and the address
+//! truncated to its network prefix (/24 IPv4, /48 IPv6; /64 for IPv6
+//! uniqueness).
+
+use ring::hmac;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// How often client ids change: a longer period counts returning users over
+/// longer ranges, a shorter one links less.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    Day,
+    Month,
+    Never,
+}
+
+impl std::str::FromStr for Rotation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "day" | "daily" => Ok(Rotation::Day),
+            "month" | "monthly" => Ok(Rotation::Month),
+            "never" => Ok(Rotation::Never),
+            other => Err(format!(
+                "unknown rotation {other:?}: expected day, month or never"
+            )),
+        }
+    }
+}
+
+pub struct ClientHasher {
+    key: hmac::Key,
+    rotation: Rotation,
+}
+
+/// The ids of one request's client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIds {
+    /// HMAC(address /64-for-IPv6, user agent, period): unique pullers.
+    pub client_id: String,
+    /// HMAC(address, period): the network source.
+    pub network_id: String,
+}
+
+impl ClientHasher {
+    pub fn new(secret: &[u8], rotation: Rotation) -> Self {
+        ClientHasher {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            rotation,
+        }
+    }
+
+    /// `day_number` is days since the Unix epoch (UTC).
+    pub fn ids(&self, addr: IpAddr, user_agent: &str, day_number: i64) -> ClientIds {
+        let period: i64 = match self.rotation {
+            Rotation::Day => day_number,
+            Rotation::Month => {
+                let (y, m, _) = crate::time::civil_from_days(day_number);
+                y * 12 + m as i64
+            }
+            Rotation::Never => 0,
+        };
+        let unique = uniqueness_address(addr);
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(b"client\0");
+        ctx.update(&period.to_be_bytes());
+        ctx.update(&addr_bytes(unique));
+        ctx.update(user_agent.as_bytes());
+        let client_id = hex16(ctx.sign().as_ref());
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(b"network\0");
+        ctx.update(&period.to_be_bytes());
+        ctx.update(&addr_bytes(addr));
+        let network_id = hex16(ctx.sign().as_ref());
+        ClientIds {
+            client_id,
+            network_id,
+        }
+    }
+}
+
+fn addr_bytes(addr: IpAddr) -> Vec<u8> {
+    match addr {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    }
+}
+
+/// IPv6 clients rotate addresses inside their /64: count them by it.
+fn uniqueness_address(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(_) => addr,
+        IpAddr::V6(v6) => IpAddr::V6(mask_v6(v6, 64)),
+    }
+}
+
+/// 16 bytes of the MAC as 32 hex characters: plenty against collisions.
+fn hex16(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(32);
+    for &b in &bytes[..16] {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 0xf) as usize] as char);
+    }
+    out
+}
+
+fn mask_v6(addr: Ipv6Addr, bits: u32) -> Ipv6Addr {
+    let value = u128::from(addr);
+    Ipv6Addr::from(value & (!0u128 << (128 - bits)))
+}
+
+/// The stored network prefix: /24 for IPv4, /48 for IPv6, IPv4-mapped IPv6
+/// treated as IPv4.
+pub fn network_prefix(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(v4) => v4_prefix(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4_prefix(v4),
+            None => format!("{}/48", mask_v6(v6, 48)),
+        },
+    }
+}
+
+fn v4_prefix(v4: Ipv4Addr) -> String {
+    let [a, b, c, _] = v4.octets();
+    format!("{a}.{b}.{c}.0/24")
+}
+
+/// `DNT: 1` or `Sec-GPC: 1`: the client asked not to be tracked, so the
+/// event carries no client ids (it is still counted).
+pub fn opted_out(dnt: Option<&str>, gpc: Option<&str>) -> bool {
+    dnt.is_some_and(|v| v.trim() == "1") || gpc.is_some_and(|v| v.trim() == "1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(
+            network_prefix("203.0.113.77".parse().unwrap()),
+            "203.0.113.0/24"
+        );
+        assert_eq!(
+            network_prefix("2001:db8:1234:5678::1".parse().unwrap()),
+            "2001:db8:1234::/48"
+        );
+        assert_eq!(
+            network_prefix("::ffff:198.51.100.9".parse().unwrap()),
+            "198.51.100.0/24"
+        );
+    }
+
+    #[test]
+    fn ids_are_keyed_rotated_and_hide_the_address() {
+        let h = ClientHasher::new(b"secret", Rotation::Day);
+        let a: IpAddr = "203.0.113.77".parse().unwrap();
+        let ids = h.ids(a, "docker/24", 20_000);
+        assert_eq!(ids, h.ids(a, "docker/24", 20_000));
+        assert_ne!(ids.client_id, h.ids(a, "podman/4", 20_000).client_id);
+        assert_eq!(ids.network_id, h.ids(a, "podman/4", 20_000).network_id);
+        assert_ne!(ids, h.ids(a, "docker/24", 20_001));
+        assert_ne!(
+            ids,
+            ClientHasher::new(b"other", Rotation::Day).ids(a, "docker/24", 20_000)
+        );
+        assert!(!ids.client_id.contains("203"));
+        assert_eq!(ids.client_id.len(), 32);
+        let monthly = ClientHasher::new(b"secret", Rotation::Month);
+        assert_eq!(monthly.ids(a, "x", 20_000), monthly.ids(a, "x", 20_001));
+        // IPv6 privacy addresses inside one /64 are one client.
+        let v6a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        assert_eq!(h.ids(v6a, "x", 1).client_id, h.ids(v6b, "x", 1).client_id);
+    }
+
+    #[test]
+    fn opt_out_headers() {
+        assert!(opted_out(Some("1"), None));
+        assert!(opted_out(None, Some("1")));
+        assert!(!opted_out(Some("0"), None));
+        assert!(!opted_out(None, None));
+    }
+}

@@ -1,0 +1,72 @@
+//! UTC calendar arithmetic for event times and partitions, without a date
+//! library: days since the epoch ⇄ (year, month, day).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Howard Hinnant's `civil_from_days`.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// A UTC instant, to the millisecond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UtcMillis(pub i64);
+
+impl UtcMillis {
+    pub fn now() -> Self {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        UtcMillis(ms)
+    }
+
+    pub fn day_number(self) -> i64 {
+        self.0.div_euclid(86_400_000)
+    }
+
+    /// `2026-11-22T15:04:05.123Z`
+    pub fn rfc3339(self) -> String {
+        let (y, m, d) = civil_from_days(self.day_number());
+        let ms_of_day = self.0.rem_euclid(86_400_000);
+        let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
+        let (min, rest) = (rest / 60_000, rest % 60_000);
+        let (s, ms) = (rest / 1000, rest % 1000);
+        format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z")
+    }
+
+    /// `2026-11-22`, the `dt=` partition.
+    pub fn date(self) -> String {
+        let (y, m, d) = civil_from_days(self.day_number());
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+
+    pub fn hour(self) -> u32 {
+        (self.0.rem_euclid(86_400_000) / 3_600_000) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(UtcMillis(0).rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            UtcMillis(1_795_363_445_123).rfc3339(),
+            "2026-11-22T16:04:05.123Z"
+        );
+        assert_eq!(UtcMillis(951_782_400_000).date(), "2000-02-29");
+        assert_eq!(UtcMillis(-86_400_000).date(), "1969-12-31");
+    }
+}
