@@ -36,12 +36,19 @@ impl UtcMillis {
 
     /// `2026-11-22T15:04:05.123Z`
     pub fn rfc3339(self) -> String {
+        let mut out = String::with_capacity(24);
+        let _ = self.write_rfc3339(&mut out);
+        out
+    }
+
+    /// Writes the RFC 3339 form without allocating.
+    pub fn write_rfc3339(self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
         let (y, m, d) = civil_from_days(self.day_number());
         let ms_of_day = self.0.rem_euclid(86_400_000);
         let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
         let (min, rest) = (rest / 60_000, rest % 60_000);
         let (s, ms) = (rest / 1000, rest % 1000);
-        format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z")
+        write!(out, "{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z")
     }
 
     /// `2026-11-22`, the `dt=` partition.
