@@ -6,8 +6,11 @@ use anyhow::Context;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
+use pullgate_domain::enrich::NoEnrichment;
 use pullgate_domain::mapping::{MappingTable, Target};
-use pullgate_router::{ClientAddr, Gateway, GatewayConfig};
+use pullgate_domain::privacy::{ClientHasher, Rotation};
+use pullgate_local::file_sink::{FileSink, FileSinkConfig};
+use pullgate_router::{ClientAddr, Events, Gateway, GatewayConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,6 +44,19 @@ pub struct ServeArgs {
     /// Write access lines as JSON.
     #[arg(long)]
     log_json: bool,
+    /// Where events are written (`DIR/events/dt=YYYY-MM-DD/*.json.gz`).
+    #[arg(long, env = "PULLGATE_DATA_DIR", default_value = "pullgate-data")]
+    data_dir: PathBuf,
+    /// Record an analytics event per request.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    events: String,
+    /// Key for client ids (HMAC). Default: a random key kept in the data
+    /// directory, so ids stay stable across restarts.
+    #[arg(long, env = "PULLGATE_CLIENT_ID_KEY", hide_env_values = true)]
+    client_id_key: Option<String>,
+    /// How often client ids change: day, month or never.
+    #[arg(long, default_value = "month")]
+    client_id_rotation: Rotation,
     /// Worker threads, each with its own runtime and listener (default: one
     /// per core).
     #[arg(long)]
@@ -100,7 +116,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_scheme: if tls.is_some() { "https" } else { "http" },
         ..GatewayConfig::default()
     };
-    let router = pullgate_router::router(Gateway::new(table, config));
+    let mut gateway = Gateway::new(table, config);
+    let sink = if args.events == "on" {
+        let sink = Arc::new(
+            FileSink::start(FileSinkConfig::new(&args.data_dir)).with_context(|| {
+                format!("cannot write events under {}", args.data_dir.display())
+            })?,
+        );
+        let key = client_id_key(args.client_id_key.as_deref(), &args.data_dir)?;
+        gateway = gateway.with_events(Events::new(
+            sink.clone(),
+            ClientHasher::new(&key, args.client_id_rotation),
+            Arc::new(NoEnrichment),
+        ));
+        tracing::info!(dir = %args.data_dir.display(), "recording events");
+        Some(sink)
+    } else {
+        None
+    };
+    let router = pullgate_router::router(gateway);
     let workers = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -147,7 +181,34 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             Err(_) => anyhow::bail!("a worker thread panicked"),
         }
     }
+    if let Some(sink) = sink {
+        let stats = sink.close();
+        tracing::info!(
+            events = stats.events,
+            files = stats.files,
+            failed = stats.failed,
+            "event files closed"
+        );
+    }
     Ok(())
+}
+
+/// The client-id key: given, or random and kept in the data directory.
+fn client_id_key(given: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    if let Some(key) = given {
+        return Ok(key.as_bytes().to_vec());
+    }
+    let path = data_dir.join("client-id.key");
+    if let Ok(key) = std::fs::read(&path) {
+        if key.len() >= 32 {
+            return Ok(key);
+        }
+    }
+    let mut key = vec![0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
+        .map_err(|_| anyhow::anyhow!("no randomness for the client-id key"))?;
+    std::fs::write(&path, &key).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(key)
 }
 
 fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {

@@ -14,13 +14,16 @@
 pub mod challenge;
 pub mod client;
 pub mod decision;
+pub mod enrich;
 pub mod error;
+pub mod event;
 pub mod location;
 pub mod mapping;
 pub mod privacy;
 pub mod reference;
 pub mod route;
 pub mod scope;
+pub mod sink;
 pub mod store;
 pub mod time;
 pub mod useragent;

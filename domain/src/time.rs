@@ -18,7 +18,7 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// A UTC instant, to the millisecond.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct UtcMillis(pub i64);
 
 impl UtcMillis {

@@ -20,11 +20,16 @@ use axum::extract::State;
 use axum::http::{header, Request, Response};
 use pullgate_domain::client::ClientFamily;
 use pullgate_domain::decision::{self, Path, PingAnswer};
+use pullgate_domain::enrich::Enricher;
 use pullgate_domain::error::{refusals, RegistryError};
+use pullgate_domain::event::{self, RequestFacts};
 use pullgate_domain::location;
 use pullgate_domain::mapping::{is_valid_authority, HostMappings, Target};
+use pullgate_domain::privacy::ClientHasher;
 use pullgate_domain::route::{self, EndpointKind, Method, Route};
+use pullgate_domain::sink::EventSink;
 use pullgate_domain::store::MappingSource;
+use pullgate_domain::time::UtcMillis;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,6 +67,58 @@ pub struct Gateway<S> {
     store: S,
     config: GatewayConfig,
     upstream: UpstreamClient,
+    events: Option<Events>,
+}
+
+/// The event path: each answered request becomes one event, built after the
+/// answer is ready and handed to a sink that never blocks on I/O.
+pub struct Events {
+    pub sink: Arc<dyn EventSink>,
+    pub hasher: ClientHasher,
+    pub enricher: Arc<dyn Enricher>,
+    request_ids: RequestIds,
+}
+
+impl Events {
+    pub fn new(
+        sink: Arc<dyn EventSink>,
+        hasher: ClientHasher,
+        enricher: Arc<dyn Enricher>,
+    ) -> Self {
+        Events {
+            sink,
+            hasher,
+            enricher,
+            request_ids: RequestIds::new(),
+        }
+    }
+}
+
+/// The request id an entry point already has (Lambda's), if any.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Process-unique request ids: a random prefix and a counter.
+struct RequestIds {
+    prefix: String,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let mut seed = [0u8; 6];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed);
+        let prefix = seed.iter().map(|b| format!("{b:02x}")).collect();
+        RequestIds {
+            prefix,
+            next: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> String {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}-{n:010x}", self.prefix)
+    }
 }
 
 impl<S: MappingSource> Gateway<S> {
@@ -71,7 +128,14 @@ impl<S: MappingSource> Gateway<S> {
             store,
             config,
             upstream,
+            events: None,
         }
+    }
+
+    /// Turns the event path on.
+    pub fn with_events(mut self, events: Events) -> Self {
+        self.events = Some(events);
+        self
     }
 }
 
@@ -82,11 +146,18 @@ pub fn router<S: MappingSource>(gateway: Gateway<S>) -> axum::Router {
         .with_state(Arc::new(gateway))
 }
 
-/// What one request was, for the access log (and later the event).
+/// What one request was, for the access log and the event. The owned
+/// parts are filled only when events are on (`capture`).
 #[derive(Debug, Default)]
 struct Trace {
+    capture: bool,
     kind: Option<EndpointKind>,
     taken: Option<Path>,
+    mapping: Option<String>,
+    name: Option<String>,
+    upstream: Option<String>,
+    upstream_name: Option<String>,
+    reference: Option<String>,
 }
 
 async fn handle<S: MappingSource>(
@@ -95,16 +166,18 @@ async fn handle<S: MappingSource>(
 ) -> Response<Body> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let mut trace = Trace::default();
+    let mut trace = Trace {
+        capture: gateway.events.is_some(),
+        ..Trace::default()
+    };
     let response = match serve(&gateway, &parts, body, &mut trace).await {
         Ok(response) => response,
         Err(error) => reply::error(&error),
     };
-    let ua = parts
-        .headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let ua = header_str(&parts.headers, header::USER_AGENT).unwrap_or("");
+    if let Some(events) = &gateway.events {
+        record_event(events, &parts, &trace, &response, ua, started);
+    }
     let path = parts.uri.path();
     tracing::info!(
         target: "pullgate::access",
@@ -118,6 +191,60 @@ async fn handle<S: MappingSource>(
         micros = started.elapsed().as_micros() as u64,
     );
     response
+}
+
+fn header_str(headers: &http::HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn record_event(
+    events: &Events,
+    parts: &http::request::Parts,
+    trace: &Trace,
+    response: &Response<Body>,
+    user_agent: &str,
+    started: Instant,
+) {
+    let generated;
+    let request_id = match parts.extensions.get::<RequestId>() {
+        Some(id) => id.0.as_str(),
+        None => {
+            generated = events.request_ids.next();
+            generated.as_str()
+        }
+    };
+    let relayed = matches!(
+        trace.kind,
+        Some(EndpointKind::Manifest | EndpointKind::Referrers)
+    );
+    let media_type = (relayed && trace.taken == Some(Path::Proxy))
+        .then(|| header_str(response.headers(), header::CONTENT_TYPE))
+        .flatten();
+    let facts = RequestFacts {
+        time: UtcMillis::now(),
+        request_id,
+        host: header_str(&parts.headers, header::HOST).unwrap_or(""),
+        method: parts.method.as_str(),
+        user_agent,
+        addr: parts.extensions.get::<ClientAddr>().map(|a| a.0),
+        dnt: header_str(&parts.headers, header::DNT),
+        gpc: parts.headers.get("sec-gpc").and_then(|v| v.to_str().ok()),
+        kind: trace.kind,
+        mapping: trace.mapping.as_deref(),
+        name: trace.name.as_deref(),
+        upstream: trace.upstream.as_deref(),
+        upstream_name: trace.upstream_name.as_deref(),
+        reference: trace.reference.as_deref(),
+        status: response.status().as_u16(),
+        mode: trace.taken.map(Path::as_str),
+        media_type,
+        duration_us: started.elapsed().as_micros() as u64,
+    };
+    events.sink.submit(event::build(
+        &facts,
+        &events.hasher,
+        events.enricher.as_ref(),
+    ));
 }
 
 /// Displays the client address without allocating, "-" when unknown.
@@ -235,6 +362,11 @@ async fn serve<S: MappingSource>(
                 return Err(refusals::NOT_FOUND);
             };
             let target = location::file(base, matched.rest);
+            if trace.capture {
+                trace.mapping = Some(matched.mapping.id());
+                trace.name = Some(path.to_string());
+                trace.upstream = Some(base.clone());
+            }
             let is_index = matched.rest == "index.yaml" || matched.rest.ends_with("/index.yaml");
             if *rewrite_index && is_index && !base.contains("{path}") && method == Method::Get {
                 trace.taken = Some(Path::Proxy);
@@ -258,6 +390,19 @@ async fn serve<S: MappingSource>(
             let repository = upstream.repository_for(matched.rest);
             let base = upstream.registry.base.as_str();
             let target = registry_url(&route, base, &repository).ok_or(refusals::NAME_UNKNOWN)?;
+            if trace.capture {
+                trace.mapping = Some(matched.mapping.id());
+                trace.name = Some(name.to_string());
+                trace.upstream = Some(base.to_string());
+                trace.upstream_name = Some(repository.to_string());
+                trace.reference = match &route {
+                    Route::Manifest { reference, .. } => Some(reference.as_str().to_string()),
+                    Route::Blob { digest, .. } | Route::Referrers { digest, .. } => {
+                        Some(digest.to_string())
+                    }
+                    _ => None,
+                };
+            }
             let taken = decision::path_for(&host.mappings, matched.mapping, client);
             trace.taken = Some(taken);
             match taken {

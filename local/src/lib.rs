@@ -1,0 +1,3 @@
+//! Local adapters of pullgate's ports.
+
+pub mod file_sink;
