@@ -39,7 +39,9 @@ fn host_redirects(host: &HostMappings, client: ClientFamily) -> bool {
     host.oci().iter().all(|m| match m.mode {
         Mode::Redirect => true,
         Mode::Proxy => false,
-        Mode::Auto => client.follows_redirects_with_auth() && m.keeps_names(),
+        Mode::Auto => {
+            client.follows_redirects_with_auth() && (m.keeps_names() || client.copes_with_renames())
+        }
     })
 }
 
@@ -98,7 +100,7 @@ mod tests {
             (&same, ContainersImage, Path::Proxy),
             (&same, Other, Path::Proxy),
             (&renamed, Docker, Path::Proxy),
-            (&renamed, Containerd, Path::Proxy),
+            (&renamed, Containerd, Path::Redirect),
             (&renamed, ContainersImage, Path::Proxy),
         ];
         for (h, client, expected) in cases {

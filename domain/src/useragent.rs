@@ -6,7 +6,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UserAgent<'a> {
     /// Stable lowercase runtime name: `docker`, `containerd`, `cri-o`,
-    /// `podman`, `skopeo`, `buildah`, `containers-image`, `kubelet`, `helm`,
+    /// `podman`, `skopeo`, `buildah`, `kubelet`, `helm`,
     /// `crane`, `oras`, `regclient`, `watchtower`, `diun`, `renovate`,
     /// `harbor`, `buildkit`, `go-http-client`, `curl`, `python-requests`,
     /// `unknown`.
@@ -37,7 +37,10 @@ impl<'a> UserAgent<'a> {
             "podman" | "libpod" => "podman",
             "skopeo" => "skopeo",
             "buildah" => "buildah",
-            "containers" => "containers-image",
+            // containers/image's default user agent: podman keeps it
+            // (skopeo, buildah and cri-o set their own), measured with
+            // podman 4.3.
+            "containers" => "podman",
             "kubelet" => "kubelet",
             "helm" => "helm",
             "crane" | "go-containerregistry" => "crane",
@@ -60,6 +63,10 @@ impl<'a> UserAgent<'a> {
         if out.runtime == "regclient" {
             // `regclient/regctl (v0.5.6)`
             out.version = paren_after(ua, "regctl").map(|v| v.trim_start_matches('v'));
+        }
+        if lower_product == "containers" {
+            // That version is the library's, not podman's.
+            out.version = None;
         }
         for token in ua.split(' ') {
             if let Some((key, value)) = token.split_once('/') {
@@ -162,7 +169,7 @@ mod tests {
             ("containerd/1.6.20~ds1", "containerd", Some("1.6.20~ds1")),
             ("containerd/v1.7.13", "containerd", Some("1.7.13")),
             ("cri-o/1.28.1 go/go1.20.10 os/linux arch/amd64", "cri-o", Some("1.28.1")),
-            ("containers/5.24.1 (github.com/containers/image)", "containers-image", Some("5.24.1")),
+            ("containers/5.23.1 (github.com/containers/image)", "podman", None),
             ("skopeo/1.9.3", "skopeo", Some("1.9.3")),
             ("libpod/4.3.1", "podman", Some("4.3.1")),
             ("Buildah/1.28.2", "buildah", Some("1.28.2")),

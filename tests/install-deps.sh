@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the tests need, idempotently: Debian packages for the real
+# registry and the real clients, and a Python venv for the e2e harness.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(docker-registry skopeo podman buildah umoci containerd nginx wrk jq uidmap docker.io curl)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! rustup component list --installed 2>/dev/null | grep -q clippy; then
+    rustup component add clippy rustfmt || true
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+if ! .venv/bin/python -c "import pytest, jwt, cryptography" 2>/dev/null \
+    || ! cmp -s tests/e2e/requirements.txt .venv/.requirements.txt; then
+    .venv/bin/pip install -q -r tests/e2e/requirements.txt
+    cp tests/e2e/requirements.txt .venv/.requirements.txt
+fi
+echo "test dependencies ready"
