@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Redirect throughput, side by side in one run: pullgate against nginx doing
+# the same 307 on loopback (both with an access log to a file), pullgate
+# with events on and off. Prints requests/s, p50, p99 and the ratios.
+# Not a test: numbers go to the README.
+#
+#   bench/redirect.sh            # 3 rounds x 10 s, 64 connections
+#   DURATION=20 ROUNDS=5 CONNECTIONS=128 bench/redirect.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+PATH_=/v2/library/alpine/manifests/3.20
+
+for tool in nginx wrk curl; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install nginx wrk curl" >&2; exit 1; }
+done
+if [ -z "${PULLGATE_BIN:-}" ]; then
+    cargo build --release --locked -q -p pullgate-cli --bin pullgate
+    PULLGATE_BIN=target/release/pullgate
+fi
+
+work=$(mktemp -d /tmp/pullgate-bench.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; echo "nothing on $1" >&2; exit 1; }
+
+cat > "$work/mappings.toml" <<TOML
+[[mappings]]
+host = "127.0.0.1"
+name = "library/alpine"
+upstream = "docker.io/library/alpine"
+mode = "redirect"
+TOML
+
+port_nginx=$(free_port)
+cat > "$work/nginx.conf" <<NGINX
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log $work/nginx-access.log combined;
+  server {
+    listen 127.0.0.1:$port_nginx;
+    location ~ ^/v2/library/alpine/manifests/([A-Za-z0-9_][A-Za-z0-9_.-]*)\$ {
+      add_header Cache-Control no-store always;
+      return 307 https://registry-1.docker.io/v2/library/alpine/manifests/\$1;
+    }
+  }
+}
+NGINX
+nginx -c "$work/nginx.conf"
+
+port_events_off=$(free_port)
+"$PULLGATE_BIN" serve --config "$work/mappings.toml" --listen "127.0.0.1:$port_events_off" \
+    --access-log "$work/pullgate-off-access.log" --events off 2>"$work/off.log" &
+pids+=($!)
+port_events_on=$(free_port)
+"$PULLGATE_BIN" serve --config "$work/mappings.toml" --listen "127.0.0.1:$port_events_on" \
+    --access-log "$work/pullgate-on-access.log" --data-dir "$work/data" 2>"$work/on.log" &
+pids+=($!)
+wait_port "$port_nginx"; wait_port "$port_events_off"; wait_port "$port_events_on"
+
+for port in "$port_nginx" "$port_events_off" "$port_events_on"; do
+    loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$port$PATH_")
+    [ "$loc" = "307 https://registry-1.docker.io/v2/library/alpine/manifests/3.20" ] \
+        || { echo "port $port answered: $loc" >&2; exit 1; }
+done
+
+declare -A rps p50 p99
+names=("nginx" "pullgate (events off)" "pullgate (events on)")
+ports=("$port_nginx" "$port_events_off" "$port_events_on")
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms/,"",v); print v } else { sub(/s$/,"",v); print v*1000 } }'; }
+for round in $(seq "$ROUNDS"); do
+    for i in 0 1 2; do
+        out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:${ports[$i]}$PATH_")
+        rps[$i,$round]=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+        p50[$i,$round]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+        p99[$i,$round]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+        echo "round $round ${names[$i]}: ${rps[$i,$round]} req/s" >&2
+    done
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "$(nginx -v 2>&1), $("$PULLGATE_BIN" --version), wrk -t$THREADS -c$CONNECTIONS, $ROUNDS rounds x ${DURATION}s (median)"
+echo
+echo "| server | requests/s | p50 ms | p99 ms |"
+echo "| --- | ---: | ---: | ---: |"
+declare -A med
+for i in 0 1 2; do
+    r=(); a=(); b=()
+    for round in $(seq "$ROUNDS"); do r+=("${rps[$i,$round]}"); a+=("${p50[$i,$round]}"); b+=("${p99[$i,$round]}"); done
+    med[$i]=$(median "${r[@]}")
+    printf '| %s | %.0f | %s | %s |\n' "${names[$i]}" "${med[$i]}" "$(median "${a[@]}")" "$(median "${b[@]}")"
+done
+echo
+awk -v n="${med[0]}" -v off="${med[1]}" -v on="${med[2]}" 'BEGIN {
+    printf "pullgate (events off) / nginx: %.2f\n", off / n
+    printf "pullgate (events on)  / nginx: %.2f\n", on / n
+    printf "events on / events off:        %.2f\n", on / off
+}'

@@ -1,0 +1,109 @@
+"""`http` mappings (a classic Helm repository) and `pullgate serve` over TLS,
+each against their own small pullgate instance."""
+
+import datetime
+import os
+import ssl
+import urllib.request
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from conftest import _build_pullgate
+from harness import procs
+from harness.staticserver import StaticServer
+
+INDEX = """apiVersion: v1
+entries:
+  app:
+  - name: app
+    version: 1.0.0
+    urls:
+    - {base}/app-1.0.0.tgz
+"""
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def fetch(url, context=None):
+    opener = urllib.request.build_opener(NoRedirect, urllib.request.HTTPSHandler(context=context))
+    try:
+        with opener.open(url, timeout=10) as r:
+            return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read().decode()
+
+
+@pytest.fixture(scope="module")
+def helm(env):
+    root = os.path.join(env.tmp, "charts")
+    os.makedirs(root)
+    static = StaticServer(procs.free_port(), root)
+    base = f"http://127.0.0.1:{static.port}/stable"
+    os.makedirs(os.path.join(root, "stable"))
+    with open(os.path.join(root, "stable", "index.yaml"), "w") as f:
+        f.write(INDEX.format(base=base))
+    static.start()
+    port = procs.free_port()
+    config = os.path.join(env.tmp, "helm.toml")
+    with open(config, "w") as f:
+        f.write(f'[[mappings]]\nhost = "127.0.0.1:{port}"\nname = "charts"\nkind = "http"\nupstream = "{base}"\n')
+    p = procs.Proc("pullgate-helm", [_build_pullgate(), "serve", "--config", config, "--listen",
+                                     f"127.0.0.1:{port}", "--events", "off", "--access-log", "off"], env.tmp)
+    procs.wait_port(port, p.popen)
+    yield port, base
+    p.stop()
+    static.stop()
+
+
+def test_helm_index_is_rewritten_to_come_back_through_pullgate(helm):
+    port, base = helm
+    status, _, body = fetch(f"http://127.0.0.1:{port}/charts/index.yaml")
+    assert status == 200
+    assert f"http://127.0.0.1:{port}/charts/app-1.0.0.tgz" in body
+    assert base not in body
+    status, headers, _ = fetch(f"http://127.0.0.1:{port}/charts/app-1.0.0.tgz")
+    assert status == 307
+    assert headers["location"] == f"{base}/app-1.0.0.tgz"
+    assert headers["cache-control"] == "no-store"
+    status, headers, _ = fetch(f"http://127.0.0.1:{port}/charts/../secret")
+    assert status == 404 and "location" not in {k.lower() for k in headers}
+
+
+def test_serve_over_tls(env):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = os.path.join(env.tmp, "tls.crt"), os.path.join(env.tmp, "tls.key")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    port = procs.free_port()
+    config = os.path.join(env.tmp, "tls.toml")
+    with open(config, "w") as f:
+        f.write('[[mappings]]\nhost = "localhost"\nname = "app"\nupstream = "ghcr.io/acme/app"\nmode = "proxy"\n')
+    p = procs.Proc("pullgate-tls", [_build_pullgate(), "serve", "--config", config, "--listen", f"127.0.0.1:{port}",
+                                    "--tls-cert", cert_path, "--tls-key", key_path, "--events", "off"], env.tmp)
+    try:
+        procs.wait_port(port, p.popen)
+        context = ssl.create_default_context(cafile=cert_path)
+        status, headers, _ = fetch(f"https://localhost:{port}/v2/", context)
+        assert status == 401
+        assert headers["www-authenticate"] == f'Bearer realm="https://localhost:{port}/token",service="localhost:{port}"'
+    finally:
+        p.stop()
