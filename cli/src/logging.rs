@@ -41,6 +41,8 @@ impl std::str::FromStr for AccessLog {
 const HAND_OVER_AT: usize = 64 * 1024;
 
 thread_local! {
+    /// The last timestamp written by this thread and its text.
+    static STAMP: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
     static LINES: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(HAND_OVER_AT + 4096));
 }
 
@@ -114,6 +116,11 @@ struct Escaped<'a>(&'a mut String);
 
 impl std::fmt::Write for Escaped<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let needs_escape = |b: u8| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f;
+        if !s.bytes().any(needs_escape) {
+            self.0.push_str(s);
+            return Ok(());
+        }
         for c in s.chars() {
             match c {
                 '"' => self.0.push_str("\\\""),
@@ -163,10 +170,10 @@ impl<S: tracing::Subscriber> Layer<S> for AccessLayer {
             };
             if self.json {
                 line.push_str("{\"time\":\"");
-                let _ = UtcMillis::now().write_rfc3339(&mut *line);
+                push_timestamp(&mut line);
                 line.push('"');
             } else {
-                let _ = UtcMillis::now().write_rfc3339(&mut *line);
+                push_timestamp(&mut line);
             }
             event.record(&mut LineVisitor {
                 line: &mut line,
@@ -178,6 +185,20 @@ impl<S: tracing::Subscriber> Layer<S> for AccessLayer {
             }
         });
     }
+}
+
+/// Busy threads write many lines per millisecond: format the time once.
+fn push_timestamp(line: &mut String) {
+    let now = UtcMillis::now();
+    let _ = STAMP.try_with(|stamp| {
+        let mut stamp = stamp.borrow_mut();
+        if stamp.0 != now.0 {
+            stamp.1.clear();
+            let _ = now.write_rfc3339(&mut stamp.1);
+            stamp.0 = now.0;
+        }
+        line.push_str(&stamp.1);
+    });
 }
 
 fn writer_loop(

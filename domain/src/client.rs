@@ -16,13 +16,25 @@ pub enum ClientFamily {
 impl ClientFamily {
     pub fn from_user_agent(ua: &str) -> Self {
         let first = ua.split([' ', '/']).next().unwrap_or("");
-        match first.to_ascii_lowercase().as_str() {
-            "docker" => ClientFamily::Docker,
-            "containerd" | "buildkit" => ClientFamily::Containerd,
-            "containers" | "skopeo" | "podman" | "buildah" | "libpod" | "cri-o" => {
-                ClientFamily::ContainersImage
-            }
-            _ => ClientFamily::Other,
+        let is = |name: &str| first.eq_ignore_ascii_case(name);
+        if is("docker") {
+            ClientFamily::Docker
+        } else if is("containerd") || is("buildkit") {
+            ClientFamily::Containerd
+        } else if [
+            "containers",
+            "skopeo",
+            "podman",
+            "buildah",
+            "libpod",
+            "cri-o",
+        ]
+        .iter()
+        .any(|n| is(n))
+        {
+            ClientFamily::ContainersImage
+        } else {
+            ClientFamily::Other
         }
     }
 

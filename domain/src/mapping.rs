@@ -230,11 +230,12 @@ pub fn is_valid_authority(authority: &str) -> bool {
         Some((h, p)) => (h, Some(p)),
         None => (authority, None),
     };
+    // Case-insensitive: Host headers may carry capitals (DNS ignores case).
     let host_ok = !host.is_empty()
         && !host.starts_with(['-', '.'])
         && host
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     host_ok && port.is_none_or(port_ok)
 }
 

@@ -12,7 +12,7 @@ use pullgate_domain::sink::EventSink;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 /// Queue depth between the request path and the writer. A full queue makes
 /// `submit` wait (back-pressure) rather than drop events.
 const QUEUE: usize = 65_536;
+/// How long the writer sleeps when the queue is empty: events reach their
+/// file this much later at most, and senders never wake the writer.
+const IDLE_POLL: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone)]
 pub struct FileSinkConfig {
@@ -155,18 +158,21 @@ fn write_loop(config: FileSinkConfig, receiver: Receiver<Message>) -> WriterStat
         }
     };
     loop {
-        let message = match receiver.recv_timeout(Duration::from_millis(500)) {
+        // Poll, never block: a receiver blocked in recv() makes every
+        // send a futex wake-up and a context switch on the request path.
+        let message = match receiver.try_recv() {
             Ok(message) => message,
-            Err(RecvTimeoutError::Timeout) => {
+            Err(TryRecvError::Empty) => {
                 if current
                     .as_ref()
                     .is_some_and(|f| f.opened.elapsed() >= config.max_age)
                 {
                     close_file(current.take(), &mut stats);
                 }
+                std::thread::sleep(IDLE_POLL);
                 continue;
             }
-            Err(RecvTimeoutError::Disconnected) => Message::Close,
+            Err(TryRecvError::Disconnected) => Message::Close,
         };
         let event = match message {
             Message::Event(event) => event,

@@ -16,7 +16,6 @@ mod token;
 mod upstream;
 
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{header, Request, Response};
 use pullgate_domain::client::ClientFamily;
 use pullgate_domain::decision::{self, Path, PingAnswer};
@@ -141,9 +140,13 @@ impl<S: MappingSource> Gateway<S> {
 
 /// Builds the router around a gateway.
 pub fn router<S: MappingSource>(gateway: Gateway<S>) -> axum::Router {
-    axum::Router::new()
-        .fallback(handle::<S>)
-        .with_state(Arc::new(gateway))
+    let gateway = Arc::new(gateway);
+    // One service for every path: the domain parses the path grammar once,
+    // so the router needs neither route matching nor extractors.
+    axum::Router::new().fallback_service(tower::service_fn(move |request: Request<Body>| {
+        let gateway = gateway.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(&gateway, request).await) }
+    }))
 }
 
 /// What one request was, for the access log and the event. The owned
@@ -160,17 +163,14 @@ struct Trace {
     reference: Option<String>,
 }
 
-async fn handle<S: MappingSource>(
-    State(gateway): State<Arc<Gateway<S>>>,
-    request: Request<Body>,
-) -> Response<Body> {
+async fn handle<S: MappingSource>(gateway: &Gateway<S>, request: Request<Body>) -> Response<Body> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let mut trace = Trace {
         capture: gateway.events.is_some(),
         ..Trace::default()
     };
-    let response = match serve(&gateway, &parts, body, &mut trace).await {
+    let response = match serve(gateway, &parts, body, &mut trace).await {
         Ok(response) => response,
         Err(error) => reply::error(&error),
     };
@@ -181,7 +181,7 @@ async fn handle<S: MappingSource>(
     let path = parts.uri.path();
     tracing::info!(
         target: "pullgate::access",
-        method = %parts.method,
+        method = parts.method.as_str(),
         path = &path[..floor_char_boundary(path, 256)],
         status = response.status().as_u16(),
         kind = trace.kind.map(EndpointKind::as_str).unwrap_or("-"),
@@ -306,7 +306,7 @@ async fn serve<S: MappingSource>(
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-        .filter(|h| is_valid_authority(&h.to_ascii_lowercase()))
+        .filter(|h| is_valid_authority(h))
         .ok_or(refusals::HOST_MISSING)?;
     let mappings = gateway
         .store
