@@ -1,6 +1,7 @@
 //! `pullgate`: the command-line entry point. It only wires adapters to the
 //! domain and the router.
 
+mod idle;
 mod logging;
 mod serve;
 

@@ -1,6 +1,7 @@
 //! `pullgate serve`: the router on hyper, on loopback by default, optional
 //! TLS, graceful shutdown.
 
+use crate::idle;
 use crate::logging::{self, AccessLog};
 use anyhow::Context;
 use hyper::body::Incoming;
@@ -57,6 +58,9 @@ pub struct ServeArgs {
     /// How often client ids change: day, month or never.
     #[arg(long, default_value = "month")]
     client_id_rotation: Rotation,
+    /// Close connections that move no byte for this many seconds.
+    #[arg(long, default_value_t = 30)]
+    idle_timeout: u64,
     /// Worker threads, each with its own runtime and listener (default: one
     /// per core).
     #[arg(long)]
@@ -157,6 +161,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let idle_timeout = Duration::from_secs(args.idle_timeout);
     let mut threads = Vec::new();
     for (index, listeners) in listeners_per_worker.into_iter().enumerate() {
         let router = router.clone();
@@ -165,7 +170,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         threads.push(
             std::thread::Builder::new()
                 .name(format!("pullgate-worker-{index}"))
-                .spawn(move || worker(listeners, router, tls, stop_rx))?,
+                .spawn(move || worker(listeners, router, tls, idle_timeout, stop_rx))?,
         );
     }
 
@@ -227,6 +232,7 @@ fn worker(
     listeners: Vec<std::net::TcpListener>,
     router: axum::Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    idle_timeout: Duration,
     stop_rx: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -234,6 +240,8 @@ fn worker(
         .build()?;
     runtime.block_on(async move {
         let graceful = Arc::new(GracefulShutdown::new());
+        let idle = Arc::new(idle::Tracker::new(idle_timeout));
+        let sweeper = tokio::spawn(idle.clone().sweep());
         let mut accept_loops = Vec::new();
         for listener in listeners {
             let listener = TcpListener::from_std(listener)?;
@@ -242,6 +250,7 @@ fn worker(
                 router.clone(),
                 tls.clone(),
                 graceful.clone(),
+                idle.clone(),
                 stop_rx.clone(),
             )));
         }
@@ -266,6 +275,7 @@ fn worker(
             tracing::warn!("connections still open after 10 s; closing them");
         }
         flusher.abort();
+        sweeper.abort();
         logging::flush_thread();
         Ok(())
     })
@@ -276,6 +286,7 @@ async fn accept_loop(
     router: axum::Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
     graceful: Arc<GracefulShutdown>,
+    idle: Arc<idle::Tracker>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -301,31 +312,40 @@ async fn accept_loop(
         http.max_buf_size(MAX_REQUEST_HEAD)
             // Responses are a few hundred bytes: one flattened write beats
             // writev of header and body slices (+6% requests/s, measured).
-            .writev(false)
-            // Slow-loris guard: a request head must arrive within 30 s.
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30));
+            .writev(false);
+        let activity = idle.register();
         match &tls {
             None => {
-                let conn = http.serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
+                let stream = idle.track(stream, activity.clone());
+                let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = activity.close.notified() => {}
+                    }
                 });
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 let graceful = graceful.clone();
+                let stream = idle.track(stream, activity.clone());
                 tokio::spawn(async move {
-                    let stream = match acceptor.accept(stream).await {
-                        Ok(stream) => stream,
-                        Err(error) => {
-                            tracing::debug!(%error, %peer, "TLS handshake failed");
-                            return;
-                        }
+                    let serve = async {
+                        let stream = match acceptor.accept(stream).await {
+                            Ok(stream) => stream,
+                            Err(error) => {
+                                tracing::debug!(%error, %peer, "TLS handshake failed");
+                                return;
+                            }
+                        };
+                        let conn =
+                            graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                        let _ = conn.await;
                     };
-                    let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                    let _ = conn.await;
+                    tokio::select! {
+                        _ = serve => {}
+                        _ = activity.close.notified() => {}
+                    }
                 });
             }
         }

@@ -107,3 +107,26 @@ def test_serve_over_tls(env):
         assert headers["www-authenticate"] == f'Bearer realm="https://localhost:{port}/token",service="localhost:{port}"'
     finally:
         p.stop()
+
+
+def test_slow_clients_are_disconnected(env):
+    """Slow-loris guard: a connection that sends half a request head and
+    then nothing is closed after --idle-timeout."""
+    import socket
+    import time
+
+    port = procs.free_port()
+    config = os.path.join(env.tmp, "idle.toml")
+    with open(config, "w") as f:
+        f.write('[[mappings]]\nhost = "localhost"\nname = "app"\nupstream = "ghcr.io/acme/app"\n')
+    p = procs.Proc("pullgate-idle", [_build_pullgate(), "serve", "--config", config, "--listen", f"127.0.0.1:{port}",
+                                     "--events", "off", "--idle-timeout", "2"], env.tmp)
+    try:
+        procs.wait_port(port, p.popen)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: local")
+            started = time.time()
+            assert s.recv(1024) == b"", "connection should be closed, not answered"
+            assert 1.5 <= time.time() - started <= 6
+    finally:
+        p.stop()
