@@ -16,6 +16,21 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Real published IP data for the enrichment tests (pinned versions).
+ipdb=.cache/ip-location-db
+if [ ! -f "$ipdb/asn/asn-ipv4.csv" ] || [ ! -f "$ipdb/country/geo-whois-asn-country-ipv4.csv" ]; then
+    command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
+    rm -rf "$ipdb" && mkdir -p "$ipdb"
+    (
+        cd "$ipdb"
+        npm pack --silent @ip-location-db/asn@2.3.2026061719 \
+            @ip-location-db/geo-whois-asn-country@2.3.2026061719 >/dev/null
+        tar xzf ip-location-db-asn-*.tgz && mv package asn
+        tar xzf ip-location-db-geo-whois-asn-country-*.tgz && mv package country
+        rm -f ./*.tgz
+    )
+fi
+
 if ! rustup component list --installed 2>/dev/null | grep -q clippy; then
     rustup component add clippy rustfmt || true
 fi

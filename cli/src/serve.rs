@@ -7,9 +7,10 @@ use anyhow::Context;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use pullgate_domain::enrich::NoEnrichment;
+use pullgate_domain::enrich::{Enricher, NoEnrichment};
 use pullgate_domain::mapping::{MappingTable, Target};
 use pullgate_domain::privacy::{ClientHasher, Rotation};
+use pullgate_enrich::FileEnricher;
 use pullgate_local::file_sink::{FileSink, FileSinkConfig};
 use pullgate_router::{ClientAddr, Events, Gateway, GatewayConfig};
 use std::net::SocketAddr;
@@ -58,6 +59,16 @@ pub struct ServeArgs {
     /// How often client ids change: day, month or never.
     #[arg(long, default_value = "month")]
     client_id_rotation: Rotation,
+    /// IP → ASN range file (ip-location-db `asn-ipv4.csv`/`asn-ipv6.csv`
+    /// format); repeat for IPv4 and IPv6.
+    #[arg(long)]
+    ip_asn: Vec<PathBuf>,
+    /// IP → country range file (ip-location-db `*-country-ipv4.csv`).
+    #[arg(long)]
+    ip_country: Vec<PathBuf>,
+    /// Operator overrides (TOML `[[override]]` with asn or cidr, name, kind).
+    #[arg(long)]
+    org_overrides: Option<PathBuf>,
     /// Close connections that move no byte for this many seconds.
     #[arg(long, default_value_t = 30)]
     idle_timeout: u64,
@@ -131,7 +142,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         gateway = gateway.with_events(Events::new(
             sink.clone(),
             ClientHasher::new(&key, args.client_id_rotation),
-            Arc::new(NoEnrichment),
+            enricher(&args)?,
         ));
         tracing::info!(dir = %args.data_dir.display(), "recording events");
         Some(sink)
@@ -196,6 +207,32 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Enrichment from the files given; without any, events carry no AS,
+/// country or organization (everything else works).
+fn enricher(args: &ServeArgs) -> anyhow::Result<Arc<dyn Enricher>> {
+    if args.ip_asn.is_empty() && args.ip_country.is_empty() && args.org_overrides.is_none() {
+        return Ok(Arc::new(NoEnrichment));
+    }
+    let started = std::time::Instant::now();
+    let mut files = FileEnricher::new();
+    for path in &args.ip_asn {
+        files.load_asn_csv(path)?;
+    }
+    for path in &args.ip_country {
+        files.load_country_csv(path)?;
+    }
+    if let Some(path) = &args.org_overrides {
+        files.load_overrides(path)?;
+    }
+    tracing::info!(
+        ranges = files.ranges(),
+        mib = files.memory_bytes() / (1024 * 1024),
+        millis = started.elapsed().as_millis() as u64,
+        "enrichment data loaded"
+    );
+    Ok(Arc::new(files))
 }
 
 /// The client-id key: given, or random and kept in the data directory.

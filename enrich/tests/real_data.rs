@@ -1,0 +1,87 @@
+//! Enrichment against real published data: the ip-location-db ASN and
+//! country packages from npm, installed by tests/install-deps.sh into
+//! .cache/ip-location-db (or PULLGATE_IPDB_DIR). Missing data fails the test.
+
+use pullgate_domain::enrich::{Enricher, OrgKind};
+use pullgate_enrich::{FileEnricher, Override};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("PULLGATE_IPDB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/ip-location-db")
+        })
+}
+
+fn enricher() -> &'static FileEnricher {
+    static LOADED: OnceLock<FileEnricher> = OnceLock::new();
+    LOADED.get_or_init(|| {
+        let dir = data_dir();
+        let mut e = FileEnricher::new();
+        for (kind, file) in [
+            ("asn", "asn/asn-ipv4.csv"),
+            ("asn", "asn/asn-ipv6.csv"),
+            ("country", "country/geo-whois-asn-country-ipv4.csv"),
+            ("country", "country/geo-whois-asn-country-ipv6.csv"),
+        ] {
+            let path = dir.join(file);
+            let loaded = if kind == "asn" {
+                e.load_asn_csv(&path)
+            } else {
+                e.load_country_csv(&path)
+            };
+            let n = loaded.unwrap_or_else(|err| {
+                panic!("{err}: run tests/install-deps.sh to install the @ip-location-db packages")
+            });
+            assert!(n > 10_000, "{file}: only {n} ranges");
+        }
+        e.add_override(Override {
+            asn: None,
+            cidr: Some("203.0.113.0/24".into()),
+            name: "Globex".into(),
+            kind: None,
+        })
+        .unwrap();
+        e
+    })
+}
+
+#[test]
+fn well_known_addresses() {
+    let e = enricher();
+    let cases = [
+        ("8.8.8.8", 15169, "US", OrgKind::Cloud),
+        ("1.1.1.1", 13335, "AU", OrgKind::Cloud),
+        ("2001:4860:4860::8888", 15169, "US", OrgKind::Cloud),
+        ("2606:4700:4700::1111", 13335, "US", OrgKind::Cloud),
+    ];
+    for (addr, asn, country, kind) in cases {
+        let info = e.lookup(addr.parse().unwrap());
+        assert_eq!(info.asn, Some(asn), "{addr}: {info:?}");
+        assert_eq!(info.country.as_deref(), Some(country), "{addr}: {info:?}");
+        assert_eq!(info.org_kind, Some(kind), "{addr}: {info:?}");
+        assert!(info.as_org.is_some_and(|o| !o.is_empty()));
+    }
+    println!(
+        "loaded {} ranges, {} MiB",
+        e.ranges(),
+        e.memory_bytes() / (1024 * 1024)
+    );
+}
+
+#[test]
+fn private_and_documentation_ranges_have_no_asn() {
+    let e = enricher();
+    assert_eq!(e.lookup("10.1.2.3".parse().unwrap()).asn, None);
+    assert_eq!(e.lookup("127.0.0.1".parse().unwrap()).asn, None);
+}
+
+#[test]
+fn operator_overrides_win() {
+    let info = enricher().lookup("203.0.113.9".parse().unwrap());
+    assert_eq!(info.org.as_deref(), Some("Globex"));
+    assert_eq!(info.org_kind, Some(OrgKind::Business));
+    assert_eq!(info.org_confidence, Some(1.0));
+}
