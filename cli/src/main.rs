@@ -3,6 +3,7 @@
 
 mod idle;
 mod logging;
+mod replay;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,8 @@ struct Cli {
 enum Command {
     /// Run the gateway locally (embedded example mappings unless --config).
     Serve(Box<serve::ServeArgs>),
+    /// Re-send events to Firehose (event lines, or logged undelivered ones).
+    Replay(replay::ReplayArgs),
     /// Check a mapping file and print what it maps.
     CheckMappings {
         /// Mapping file (TOML).
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::CheckMappings { file } => serve::check_mappings(&file),
+        Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

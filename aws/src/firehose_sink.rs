@@ -1,0 +1,405 @@
+//! The Firehose event sink. `submit` only appends the event's JSON line to
+//! an in-memory buffer; `flush` (called by the Lambda extension after the
+//! response has gone, and on shutdown) packs lines into records and sends
+//! them with PutRecordBatch within the service limits:
+//! - several newline-separated events per record (Firehose bills records in
+//!   5 KB steps), at most 1,000 KiB per record;
+//! - at most 500 records and 4 MiB per call;
+//! - records the service rejects (`FailedPutCount`) are retried with
+//!   backoff; what still fails, or a call that cannot be made at all, is
+//!   logged line by line with the PULLGATE_UNDELIVERED_EVENT marker, for
+//!   `pullgate replay`. Nothing is dropped silently.
+
+use pullgate_domain::event::Event;
+use pullgate_domain::sink::EventSink;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub const MAX_RECORD_BYTES: usize = 1_000 * 1024;
+pub const MAX_BATCH_RECORDS: usize = 500;
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+const ATTEMPTS: u32 = 4;
+/// The marker `pullgate replay` looks for.
+pub const UNDELIVERED_MARKER: &str = "PULLGATE_UNDELIVERED_EVENT";
+
+/// Sends one batch of records; returns, per record, `None` when accepted
+/// or the service's error code. An `Err` means the whole call failed.
+pub trait RecordBatchPut: Send + Sync {
+    fn put(
+        &self,
+        records: Vec<Vec<u8>>,
+    ) -> impl Future<Output = Result<Vec<Option<String>>, String>> + Send;
+}
+
+/// The real one: aws-sdk-firehose.
+pub struct FirehoseApi {
+    client: aws_sdk_firehose::Client,
+    stream: String,
+}
+
+impl FirehoseApi {
+    pub fn new(config: &aws_config::SdkConfig, stream: impl Into<String>) -> Self {
+        FirehoseApi {
+            client: aws_sdk_firehose::Client::new(config),
+            stream: stream.into(),
+        }
+    }
+}
+
+impl RecordBatchPut for FirehoseApi {
+    async fn put(&self, records: Vec<Vec<u8>>) -> Result<Vec<Option<String>>, String> {
+        let mut request = self
+            .client
+            .put_record_batch()
+            .delivery_stream_name(&self.stream);
+        for data in records {
+            let record = aws_sdk_firehose::types::Record::builder()
+                .data(aws_sdk_firehose::primitives::Blob::new(data))
+                .build()
+                .map_err(|e| e.to_string())?;
+            request = request.records(record);
+        }
+        let output = request
+            .send()
+            .await
+            .map_err(|e| aws_sdk_firehose::error::DisplayErrorContext(e).to_string())?;
+        Ok(output
+            .request_responses()
+            .iter()
+            .map(|r| r.error_code().map(str::to_string))
+            .collect())
+    }
+}
+
+/// What one flush did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FlushReport {
+    pub events: usize,
+    pub records: usize,
+    pub calls: usize,
+    pub retried_records: usize,
+    /// Events logged for replay.
+    pub undelivered: usize,
+}
+
+pub struct FirehoseSink<P> {
+    api: P,
+    pending: Mutex<Vec<Vec<u8>>>,
+    backoff: Duration,
+}
+
+impl<P: RecordBatchPut> FirehoseSink<P> {
+    pub fn new(api: P) -> Self {
+        FirehoseSink {
+            api,
+            pending: Mutex::new(Vec::new()),
+            backoff: Duration::from_millis(100),
+        }
+    }
+
+    /// Shorter backoff (tests).
+    pub fn with_backoff(mut self, backoff: Duration) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Queues an already serialized event line (replay).
+    pub fn submit_line(&self, mut line: Vec<u8>) {
+        if line.last() != Some(&b'\n') {
+            line.push(b'\n');
+        }
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.push(line);
+        }
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Sends everything queued. Never fails: what cannot be delivered is
+    /// logged for replay and counted.
+    pub async fn flush(&self) -> FlushReport {
+        let lines = match self.pending.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => return FlushReport::default(),
+        };
+        let mut report = FlushReport {
+            events: lines.len(),
+            ..FlushReport::default()
+        };
+        let records = pack_records(lines);
+        report.records = records.len();
+        for batch in batches(records) {
+            self.send_batch(batch, &mut report).await;
+        }
+        report
+    }
+
+    async fn send_batch(&self, mut batch: Vec<Vec<u8>>, report: &mut FlushReport) {
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(self.backoff * 2u32.pow(attempt - 1)).await;
+            }
+            report.calls += 1;
+            match self.api.put(batch.clone()).await {
+                Ok(results) => {
+                    let failed: Vec<Vec<u8>> = batch
+                        .into_iter()
+                        .zip(
+                            results
+                                .iter()
+                                .chain(std::iter::repeat(&Some("missing response".to_string()))),
+                        )
+                        .filter(|(_, error)| error.is_some())
+                        .map(|(record, _)| record)
+                        .collect();
+                    if failed.is_empty() {
+                        return;
+                    }
+                    tracing::warn!(
+                        records = failed.len(),
+                        attempt,
+                        "Firehose rejected part of a batch; retrying"
+                    );
+                    report.retried_records += failed.len();
+                    batch = failed;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, attempt, "PutRecordBatch failed; retrying");
+                }
+            }
+        }
+        for record in batch {
+            report.undelivered += log_undelivered(&record, "Firehose did not accept the record");
+        }
+    }
+}
+
+impl<P: RecordBatchPut + 'static> EventSink for FirehoseSink<P> {
+    fn submit(&self, event: Event) {
+        match serde_json::to_vec(&event) {
+            Ok(line) => self.submit_line(line),
+            Err(error) => tracing::error!(%error, "event not serializable"),
+        }
+    }
+}
+
+/// Logs each event line of a record for replay; returns how many.
+fn log_undelivered(record: &[u8], reason: &str) -> usize {
+    let mut n = 0;
+    for line in record.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let event = String::from_utf8_lossy(line);
+        tracing::error!(target: "pullgate::undelivered", reason, event = %event, "{UNDELIVERED_MARKER}");
+        n += 1;
+    }
+    n
+}
+
+/// Newline-separated lines packed into records of at most MAX_RECORD_BYTES.
+pub fn pack_records(lines: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut records: Vec<Vec<u8>> = Vec::new();
+    for line in lines {
+        if line.len() > MAX_RECORD_BYTES {
+            // One event can never be this large (user agents are
+            // truncated); refuse it loudly rather than send a bad record.
+            log_undelivered(&line, "event larger than a Firehose record");
+            continue;
+        }
+        match records.last_mut() {
+            Some(record) if record.len() + line.len() <= MAX_RECORD_BYTES => {
+                record.extend_from_slice(&line)
+            }
+            _ => records.push(line),
+        }
+    }
+    records
+}
+
+/// Records grouped into calls of at most 500 records and 4 MiB.
+pub fn batches(records: Vec<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
+    let mut out: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut bytes = 0;
+    for record in records {
+        let full = out
+            .last()
+            .is_none_or(|b| b.len() >= MAX_BATCH_RECORDS || bytes + record.len() > MAX_BATCH_BYTES);
+        if full {
+            out.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += record.len();
+        if let Some(batch) = out.last_mut() {
+            batch.push(record);
+        }
+    }
+    out
+}
+
+/// Extracts the event JSON from a line: either a plain event line, or a
+/// log line carrying the PULLGATE_UNDELIVERED_EVENT marker (text or JSON
+/// log format).
+pub fn event_from_line(line: &str) -> Option<String> {
+    let line = line.trim();
+    if line.starts_with('{') {
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(line) {
+            if value.get("v").is_some() && value.get("request_id").is_some() {
+                return Some(line.to_string());
+            }
+            // JSON log line: {"fields":{"event":"{...}", "message": MARKER}}
+            let fields = value.get("fields")?;
+            if fields.get("message")?.as_str()? == UNDELIVERED_MARKER {
+                return fields.get("event")?.as_str().map(str::to_string);
+            }
+        }
+        return None;
+    }
+    if !line.contains(UNDELIVERED_MARKER) {
+        return None;
+    }
+    // Text log line: `... event={...json...}` up to the end of the line.
+    let start = line.find("event={")? + "event=".len();
+    let json = &line[start..];
+    let end = json.rfind('}')? + 1;
+    let json = &json[..end];
+    serde_json::from_str::<serde_json::Value>(json).ok()?;
+    Some(json.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A test double of our own port (not of AWS): rejects the first
+    /// `reject` records of the first call, or fails whole calls.
+    struct Flaky {
+        calls: AtomicUsize,
+        reject_first_call: usize,
+        fail_calls: usize,
+        accepted: Mutex<Vec<Vec<u8>>>,
+    }
+
+    impl RecordBatchPut for Flaky {
+        async fn put(&self, records: Vec<Vec<u8>>) -> Result<Vec<Option<String>>, String> {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            if call < self.fail_calls {
+                return Err("connection refused".into());
+            }
+            let mut results = Vec::new();
+            for (i, record) in records.into_iter().enumerate() {
+                if call == 0 && i < self.reject_first_call {
+                    results.push(Some("ServiceUnavailableException".to_string()));
+                } else {
+                    self.accepted.lock().unwrap().push(record);
+                    results.push(None);
+                }
+            }
+            Ok(results)
+        }
+    }
+
+    fn flaky(reject_first_call: usize, fail_calls: usize) -> FirehoseSink<Flaky> {
+        FirehoseSink::new(Flaky {
+            calls: AtomicUsize::new(0),
+            reject_first_call,
+            fail_calls,
+            accepted: Mutex::new(Vec::new()),
+        })
+        .with_backoff(Duration::from_millis(1))
+    }
+
+    fn event(i: usize) -> Event {
+        Event {
+            v: 1,
+            request_id: format!("r{i}"),
+            ua: "x".repeat(300),
+            ..Event::default()
+        }
+    }
+
+    fn accepted_ids(sink: &FirehoseSink<Flaky>) -> Vec<String> {
+        let mut ids: Vec<String> = sink
+            .api
+            .accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|r| {
+                r.split(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .map(|l| l.to_vec())
+                    .collect::<Vec<_>>()
+            })
+            .map(|l| serde_json::from_slice::<Event>(&l).unwrap().request_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn packing_respects_the_limits() {
+        let lines: Vec<Vec<u8>> = (0..20_000)
+            .map(|_| vec![b'a'; 499].into_iter().chain([b'\n']).collect())
+            .collect();
+        let records = pack_records(lines);
+        assert!(records.iter().all(|r| r.len() <= MAX_RECORD_BYTES));
+        assert_eq!(records.iter().map(|r| r.len()).sum::<usize>(), 20_000 * 500);
+        assert_eq!(
+            records.len(),
+            10,
+            "1,000 KiB records hold 2,048 events of 500 bytes"
+        );
+        let many: Vec<Vec<u8>> = (0..1_200).map(|_| vec![b'x'; 10]).collect();
+        let calls = batches(many);
+        assert_eq!(
+            calls.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![500, 500, 200]
+        );
+        let big: Vec<Vec<u8>> = (0..10).map(|_| vec![b'x'; MAX_RECORD_BYTES]).collect();
+        assert!(batches(big)
+            .iter()
+            .all(|b| b.iter().map(Vec::len).sum::<usize>() <= MAX_BATCH_BYTES));
+    }
+
+    #[tokio::test]
+    async fn partial_failures_are_retried_and_everything_arrives_once() {
+        let sink = flaky(1, 0);
+        for i in 0..5000 {
+            sink.submit(event(i));
+        }
+        let report = sink.flush().await;
+        assert_eq!(report.undelivered, 0, "{report:?}");
+        assert_eq!(report.retried_records, 1);
+        let ids = accepted_ids(&sink);
+        assert_eq!(ids.len(), 5000);
+        let mut dedup = ids.clone();
+        dedup.dedup();
+        assert_eq!(dedup.len(), 5000);
+    }
+
+    #[tokio::test]
+    async fn what_never_gets_through_is_logged_for_replay() {
+        let sink = flaky(0, usize::MAX);
+        for i in 0..10 {
+            sink.submit(event(i));
+        }
+        let report = sink.flush().await;
+        assert_eq!((report.undelivered, report.calls), (10, ATTEMPTS as usize));
+        assert_eq!(sink.pending(), 0);
+    }
+
+    #[test]
+    fn replay_reads_plain_and_logged_events() {
+        let plain = r#"{"v":1,"request_id":"a","time":"t"}"#;
+        assert_eq!(event_from_line(plain).as_deref(), Some(plain));
+        let text = format!(
+            r#"2026-11-22T16:00:00Z ERROR pullgate::undelivered: {UNDELIVERED_MARKER} reason="x" event={plain}"#
+        );
+        assert_eq!(event_from_line(&text).as_deref(), Some(plain));
+        let json = serde_json::json!({"level":"ERROR","fields":{"message":UNDELIVERED_MARKER,"event":plain}}).to_string();
+        assert_eq!(event_from_line(&json).as_deref(), Some(plain));
+        assert_eq!(event_from_line("INFO something else"), None);
+    }
+}

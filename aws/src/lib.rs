@@ -1,0 +1,9 @@
+//! AWS adapters of pullgate's ports.
+
+pub mod firehose_sink;
+
+/// The SDK configuration from the environment (region, credentials,
+/// `AWS_ENDPOINT_URL` for tests against moto).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_from_env().await
+}
