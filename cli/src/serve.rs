@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// IP → country range file (ip-location-db `*-country-ipv4.csv`).
     #[arg(long)]
     ip_country: Vec<PathBuf>,
+    /// A cloud or CI provider's published ranges (AWS ip-ranges.json, Google
+    /// Cloud cloud.json, Azure service tags, GitHub meta); repeatable.
+    #[arg(long)]
+    cloud_ranges: Vec<PathBuf>,
     /// Operator overrides (TOML `[[override]]` with asn or cidr, name, kind).
     #[arg(long)]
     org_overrides: Option<PathBuf>,
@@ -212,7 +216,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// Enrichment from the files given; without any, events carry no AS,
 /// country or organization (everything else works).
 fn enricher(args: &ServeArgs) -> anyhow::Result<Arc<dyn Enricher>> {
-    if args.ip_asn.is_empty() && args.ip_country.is_empty() && args.org_overrides.is_none() {
+    if args.ip_asn.is_empty()
+        && args.ip_country.is_empty()
+        && args.cloud_ranges.is_empty()
+        && args.org_overrides.is_none()
+    {
         return Ok(Arc::new(NoEnrichment));
     }
     let started = std::time::Instant::now();
@@ -222,6 +230,9 @@ fn enricher(args: &ServeArgs) -> anyhow::Result<Arc<dyn Enricher>> {
     }
     for path in &args.ip_country {
         files.load_country_csv(path)?;
+    }
+    for path in &args.cloud_ranges {
+        files.load_provider_ranges(path)?;
     }
     if let Some(path) = &args.org_overrides {
         files.load_overrides(path)?;

@@ -4,6 +4,7 @@
 //! Lookups are binary searches over sorted ranges: no allocation, no I/O.
 
 mod classify;
+mod providers;
 mod ranges;
 
 use pullgate_domain::enrich::{Enricher, NetworkInfo, OrgKind};
@@ -47,6 +48,8 @@ pub struct FileEnricher {
     country: RangeSet<u32>,
     by_cidr: RangeSet<(u32, OrgKind)>,
     by_asn: std::collections::HashMap<u32, (u32, OrgKind)>,
+    /// (cloud provider, CI provider) by published range.
+    providers: RangeSet<(Option<u32>, Option<u32>)>,
     strings: Strings,
 }
 
@@ -131,6 +134,33 @@ impl FileEnricher {
         Ok(())
     }
 
+    /// A provider's published range file (AWS `ip-ranges.json`, Google
+    /// Cloud `cloud.json`, Azure service tags, GitHub `meta`).
+    pub fn load_provider_ranges(&mut self, path: &Path) -> Result<usize, LoadError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+            path: display.clone(),
+            source,
+        })?;
+        let entries = providers::parse(&text).map_err(|message| LoadError::Format {
+            path: display,
+            line: 0,
+            message,
+        })?;
+        let count = entries.len();
+        for (cidr, cloud, ci) in entries {
+            if let Some((start, end)) = ranges::parse_cidr(&cidr) {
+                let cloud = cloud.map(|c| self.strings.intern(c));
+                let ci = ci.map(|c| self.strings.intern(c));
+                self.providers.push(start, end, (cloud, ci));
+            }
+        }
+        // Providers publish overlapping prefixes (AWS: AMAZON and EC2).
+        self.providers.sort();
+        self.providers.merge_overlaps();
+        Ok(count)
+    }
+
     /// Bytes held by the loaded tables (for the benchmark's report).
     pub fn memory_bytes(&self) -> usize {
         self.asn.memory_bytes()
@@ -147,12 +177,17 @@ impl FileEnricher {
 impl Enricher for FileEnricher {
     fn lookup(&self, addr: IpAddr) -> NetworkInfo {
         let mut info = NetworkInfo::default();
+        let provider = self.providers.find(addr).copied();
         if let Some(&(asn, org)) = self.asn.find(addr) {
             info.asn = Some(asn);
             info.as_org = Some(self.strings.get(org));
         }
         if let Some(&cc) = self.country.find(addr) {
             info.country = Some(self.strings.get(cc));
+        }
+        if let Some((cloud, ci)) = provider {
+            info.cloud = cloud.map(|c| self.strings.get(c));
+            info.ci = ci.map(|c| self.strings.get(c));
         }
         let exact = self
             .by_cidr
@@ -161,6 +196,10 @@ impl Enricher for FileEnricher {
         if let Some(&(name, kind)) = exact {
             info.org = Some(self.strings.get(name));
             info.org_kind = Some(kind);
+            info.org_confidence = Some(1.0);
+        } else if provider.is_some() {
+            // A provider's own published range: the client runs there.
+            info.org_kind = Some(OrgKind::Cloud);
             info.org_confidence = Some(1.0);
         } else if let Some(as_org) = &info.as_org {
             let (kind, confidence) = classify::kind_of(as_org);
@@ -171,7 +210,7 @@ impl Enricher for FileEnricher {
             if kind == OrgKind::Business || kind == OrgKind::Education {
                 info.org = Some(as_org.clone());
             }
-            if kind == OrgKind::Cloud {
+            if kind == OrgKind::Cloud && info.cloud.is_none() {
                 info.cloud = Some(as_org.clone());
             }
         }

@@ -36,6 +36,27 @@ impl<T> RangeSet<T> {
         self.v6.sort_by_key(|r| r.0);
     }
 
+    /// Coalesces overlapping ranges (after `sort`), keeping the first value:
+    /// binary search needs disjoint ranges.
+    pub fn merge_overlaps(&mut self) {
+        fn merge<K: Ord + Copy, T>(list: &mut Vec<(K, K, T)>) {
+            let mut out: Vec<(K, K, T)> = Vec::with_capacity(list.len());
+            for range in list.drain(..) {
+                match out.last_mut() {
+                    Some(last) if range.0 <= last.1 => {
+                        if range.1 > last.1 {
+                            last.1 = range.1;
+                        }
+                    }
+                    _ => out.push(range),
+                }
+            }
+            *list = out;
+        }
+        merge(&mut self.v4);
+        merge(&mut self.v6);
+    }
+
     pub fn len(&self) -> usize {
         self.v4.len() + self.v6.len()
     }

@@ -85,3 +85,28 @@ fn operator_overrides_win() {
     assert_eq!(info.org_kind, Some(OrgKind::Business));
     assert_eq!(info.org_confidence, Some(1.0));
 }
+
+#[test]
+fn published_provider_ranges_mark_cloud_and_ci() {
+    let dir = std::env::temp_dir().join(format!("pullgate-providers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let aws = dir.join("ip-ranges.json");
+    std::fs::write(&aws, r#"{"syncToken":"1","prefixes":[{"ip_prefix":"3.5.140.0/22","service":"AMAZON"},{"ip_prefix":"3.5.140.0/24","service":"EC2"}],"ipv6_prefixes":[]}"#).unwrap();
+    let github = dir.join("meta.json");
+    std::fs::write(&github, r#"{"actions":["4.148.0.0/16"]}"#).unwrap();
+    let mut e = FileEnricher::new();
+    e.load_provider_ranges(&aws).unwrap();
+    e.load_provider_ranges(&github).unwrap();
+    let info = e.lookup("3.5.141.7".parse().unwrap());
+    assert_eq!(
+        (info.cloud.as_deref(), info.org_kind),
+        (Some("aws"), Some(OrgKind::Cloud))
+    );
+    let info = e.lookup("4.148.9.9".parse().unwrap());
+    assert_eq!(
+        (info.cloud.as_deref(), info.ci.as_deref()),
+        (Some("azure"), Some("github-actions"))
+    );
+    assert_eq!(e.lookup("8.8.8.8".parse().unwrap()).cloud, None);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
