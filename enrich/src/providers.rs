@@ -6,10 +6,11 @@
 use crate::ranges::parse_cidr;
 use serde_json::Value;
 
-/// What a provider file says: (CIDR, cloud provider, CI provider).
-pub fn parse(
-    text: &str,
-) -> Result<Vec<(String, Option<&'static str>, Option<&'static str>)>, String> {
+/// One published range: (CIDR, cloud provider, CI provider).
+pub type ProviderRange = (String, Option<&'static str>, Option<&'static str>);
+
+/// What a provider file says.
+pub fn parse(text: &str) -> Result<Vec<ProviderRange>, String> {
     let json: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let strings = |v: Option<&Value>| -> Vec<String> {
         v.and_then(Value::as_array)
