@@ -73,6 +73,11 @@ pub struct ServeArgs {
     /// Operator overrides (TOML `[[override]]` with asn or cidr, name, kind).
     #[arg(long)]
     org_overrides: Option<PathBuf>,
+    /// Proxies in front of pullgate whose X-Forwarded-For entries are
+    /// trusted: the client address is the entry this many places from the
+    /// right. 0 (default): the socket peer, never a client-supplied header.
+    #[arg(long, default_value_t = 0)]
+    trusted_proxies: usize,
     /// Close connections that move no byte for this many seconds.
     #[arg(long, default_value_t = 30)]
     idle_timeout: u64,
@@ -177,6 +182,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let idle_timeout = Duration::from_secs(args.idle_timeout);
+    let trusted_proxies = args.trusted_proxies;
     let mut threads = Vec::new();
     for (index, listeners) in listeners_per_worker.into_iter().enumerate() {
         let router = router.clone();
@@ -185,7 +191,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         threads.push(
             std::thread::Builder::new()
                 .name(format!("pullgate-worker-{index}"))
-                .spawn(move || worker(listeners, router, tls, idle_timeout, stop_rx))?,
+                .spawn(move || {
+                    worker(
+                        listeners,
+                        router,
+                        tls,
+                        idle_timeout,
+                        trusted_proxies,
+                        stop_rx,
+                    )
+                })?,
         );
     }
 
@@ -281,6 +296,7 @@ fn worker(
     router: axum::Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
     idle_timeout: Duration,
+    trusted_proxies: usize,
     stop_rx: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -299,6 +315,7 @@ fn worker(
                 tls.clone(),
                 graceful.clone(),
                 idle.clone(),
+                trusted_proxies,
                 stop_rx.clone(),
             )));
         }
@@ -335,6 +352,7 @@ async fn accept_loop(
     tls: Option<tokio_rustls::TlsAcceptor>,
     graceful: Arc<GracefulShutdown>,
     idle: Arc<idle::Tracker>,
+    trusted_proxies: usize,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -353,7 +371,8 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ClientAddr(peer.ip()));
+            let addr = client_addr(peer.ip(), request.headers(), trusted_proxies);
+            request.extensions_mut().insert(ClientAddr(addr));
             router.clone().oneshot(request.map(axum::body::Body::new))
         });
         let mut http = hyper::server::conn::http1::Builder::new();
@@ -398,6 +417,32 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// The client address: the socket peer, or behind `trusted` proxies the
+/// X-Forwarded-For entry the outermost trusted proxy added. Entries a client
+/// wrote itself sit further left and are never read.
+fn client_addr(
+    peer: std::net::IpAddr,
+    headers: &http::HeaderMap,
+    trusted: usize,
+) -> std::net::IpAddr {
+    if trusted == 0 {
+        return peer;
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    entries
+        .len()
+        .checked_sub(trusted)
+        .and_then(|i| entries.get(i))
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(peer)
 }
 
 fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::TlsAcceptor> {

@@ -130,3 +130,48 @@ def test_slow_clients_are_disconnected(env):
             assert 1.5 <= time.time() - started <= 6
     finally:
         p.stop()
+
+
+def test_events_are_enriched_with_real_data_behind_a_trusted_proxy(env):
+    """pullgate serve with the ip-location-db data and one trusted proxy:
+    the event carries AS, country and kind of the forwarded address, and
+    neither that address nor the spoofed entry left of it is stored."""
+    import glob
+    import gzip
+    import json
+    import signal
+    import urllib.request
+
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    ipdb = os.environ.get("PULLGATE_IPDB_DIR", os.path.join(root, ".cache", "ip-location-db"))
+    assert os.path.exists(f"{ipdb}/asn/asn-ipv4.csv"), "run tests/install-deps.sh (ip-location-db data)"
+    port = procs.free_port()
+    data = os.path.join(env.tmp, "enriched-data")
+    config = os.path.join(env.tmp, "enriched.toml")
+    with open(config, "w") as f:
+        f.write('[[mappings]]\nhost = "127.0.0.1"\nname = "app"\nupstream = "ghcr.io/acme/app"\nmode = "redirect"\n')
+    p = procs.Proc("pullgate-enriched", [
+        _build_pullgate(), "serve", "--config", config, "--listen", f"127.0.0.1:{port}", "--data-dir", data,
+        "--trusted-proxies", "1", "--ip-asn", f"{ipdb}/asn/asn-ipv4.csv", "--ip-asn", f"{ipdb}/asn/asn-ipv6.csv",
+        "--ip-country", f"{ipdb}/country/geo-whois-asn-country-ipv4.csv"], env.tmp)
+    procs.wait_port(port, p.popen, timeout=60)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v2/app/manifests/v1", headers={
+        "X-Forwarded-For": "6.6.6.6, 8.8.8.8", "User-Agent": "containerd/1.7.13"})
+    status, headers, _ = fetch_request(request)
+    assert status == 307
+    assert p.stop(sig=signal.SIGINT) == 0
+    raw = b"".join(gzip.open(f).read() for f in glob.glob(f"{data}/events/dt=*/*.json.gz"))
+    events = [json.loads(line) for line in raw.splitlines()]
+    assert len(events) == 1
+    e = events[0]
+    assert (e["asn"], e["country"], e["org_kind"], e["prefix"]) == (15169, "US", "cloud", "8.8.8.0/24"), e
+    assert b"8.8.8.8" not in raw and b"6.6.6.6" not in raw
+
+
+def fetch_request(request):
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
