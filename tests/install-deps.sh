@@ -18,15 +18,18 @@ fi
 
 # Real published IP data for the enrichment tests (pinned versions).
 ipdb=.cache/ip-location-db
-if [ ! -f "$ipdb/asn/asn-ipv4.csv" ] || [ ! -f "$ipdb/country/geo-whois-asn-country-ipv4.csv" ]; then
+if [ ! -f "$ipdb/asn/asn-ipv4.csv" ] || [ ! -f "$ipdb/country/geo-whois-asn-country-ipv4.csv" ] \
+    || [ ! -f "$ipdb/country-mmdb/geo-whois-asn-country.mmdb" ]; then
     command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
     rm -rf "$ipdb" && mkdir -p "$ipdb"
     (
         cd "$ipdb"
         npm pack --silent @ip-location-db/asn@2.3.2026061719 \
-            @ip-location-db/geo-whois-asn-country@2.3.2026061719 >/dev/null
-        tar xzf ip-location-db-asn-*.tgz && mv package asn
-        tar xzf ip-location-db-geo-whois-asn-country-*.tgz && mv package country
+            @ip-location-db/geo-whois-asn-country@2.3.2026061719 \
+            @ip-location-db/geo-whois-asn-country-mmdb@2.3.2026061719 >/dev/null
+        tar xzf ip-location-db-asn-2*.tgz && mv package asn
+        tar xzf ip-location-db-geo-whois-asn-country-2*.tgz && mv package country
+        tar xzf ip-location-db-geo-whois-asn-country-mmdb-*.tgz && mv package country-mmdb
         rm -f ./*.tgz
     )
 fi

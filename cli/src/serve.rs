@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// IP → country range file (ip-location-db `*-country-ipv4.csv`).
     #[arg(long)]
     ip_country: Vec<PathBuf>,
+    /// A MaxMind-format database (GeoLite2 ASN/Country, ip-location-db
+    /// MMDB); repeatable, consulted after the range files.
+    #[arg(long)]
+    ip_mmdb: Vec<PathBuf>,
     /// A cloud or CI provider's published ranges (AWS ip-ranges.json, Google
     /// Cloud cloud.json, Azure service tags, GitHub meta); repeatable.
     #[arg(long)]
@@ -234,6 +238,7 @@ fn enricher(args: &ServeArgs) -> anyhow::Result<Arc<dyn Enricher>> {
     if args.ip_asn.is_empty()
         && args.ip_country.is_empty()
         && args.cloud_ranges.is_empty()
+        && args.ip_mmdb.is_empty()
         && args.org_overrides.is_none()
     {
         return Ok(Arc::new(NoEnrichment));
@@ -245,6 +250,9 @@ fn enricher(args: &ServeArgs) -> anyhow::Result<Arc<dyn Enricher>> {
     }
     for path in &args.ip_country {
         files.load_country_csv(path)?;
+    }
+    for path in &args.ip_mmdb {
+        files.load_mmdb(path)?;
     }
     for path in &args.cloud_ranges {
         files.load_provider_ranges(path)?;

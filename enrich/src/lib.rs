@@ -4,6 +4,7 @@
 //! Lookups are binary searches over sorted ranges: no allocation, no I/O.
 
 mod classify;
+mod mmdb;
 mod providers;
 mod ranges;
 
@@ -50,6 +51,7 @@ pub struct FileEnricher {
     by_asn: std::collections::HashMap<u32, (u32, OrgKind)>,
     /// (cloud provider, CI provider) by published range.
     providers: RangeSet<(Option<u32>, Option<u32>)>,
+    mmdbs: Vec<mmdb::Mmdb>,
     strings: Strings,
 }
 
@@ -134,6 +136,18 @@ impl FileEnricher {
         Ok(())
     }
 
+    /// A MaxMind-format database (GeoLite2 ASN / Country, ip-location-db
+    /// MMDB builds): consulted for what the range files did not answer.
+    pub fn load_mmdb(&mut self, path: &Path) -> Result<(), LoadError> {
+        let db = mmdb::Mmdb::open(path).map_err(|message| LoadError::Format {
+            path: path.display().to_string(),
+            line: 0,
+            message,
+        })?;
+        self.mmdbs.push(db);
+        Ok(())
+    }
+
     /// A provider's published range file (AWS `ip-ranges.json`, Google
     /// Cloud `cloud.json`, Azure service tags, GitHub `meta`).
     pub fn load_provider_ranges(&mut self, path: &Path) -> Result<usize, LoadError> {
@@ -167,6 +181,7 @@ impl FileEnricher {
             + self.country.memory_bytes()
             + self.by_cidr.memory_bytes()
             + self.strings.memory_bytes()
+            + self.mmdbs.iter().map(mmdb::Mmdb::size_bytes).sum::<usize>()
     }
 
     pub fn ranges(&self) -> usize {
@@ -184,6 +199,19 @@ impl Enricher for FileEnricher {
         }
         if let Some(&cc) = self.country.find(addr) {
             info.country = Some(self.strings.get(cc));
+        }
+        for db in &self.mmdbs {
+            if info.asn.is_some() && info.country.is_some() {
+                break;
+            }
+            let found = db.lookup(addr);
+            if info.asn.is_none() && found.asn.is_some() {
+                info.asn = found.asn;
+                info.as_org = found.as_org.map(Arc::from);
+            }
+            if info.country.is_none() {
+                info.country = found.country.map(Arc::from);
+            }
         }
         if let Some((cloud, ci)) = provider {
             info.cloud = cloud.map(|c| self.strings.get(c));

@@ -110,3 +110,23 @@ fn published_provider_ranges_mark_cloud_and_ci() {
     assert_eq!(e.lookup("8.8.8.8".parse().unwrap()).cloud, None);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn maxmind_format_database() {
+    let mut e = FileEnricher::new();
+    let path = data_dir().join("country-mmdb/geo-whois-asn-country.mmdb");
+    e.load_mmdb(&path)
+        .unwrap_or_else(|err| panic!("{err}: run tests/install-deps.sh (ip-location-db MMDB)"));
+    for (addr, country) in [
+        ("8.8.8.8", "US"),
+        ("1.1.1.1", "AU"),
+        ("2001:4860:4860::8888", "US"),
+    ] {
+        assert_eq!(
+            e.lookup(addr.parse().unwrap()).country.as_deref(),
+            Some(country),
+            "{addr}"
+        );
+    }
+    assert_eq!(e.lookup("10.0.0.1".parse().unwrap()).country, None);
+}

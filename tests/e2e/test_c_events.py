@@ -34,6 +34,13 @@ def test_every_request_is_one_event_and_no_raw_address_is_stored(env):
         assert e["client_id"] and e["network_id"]
         assert e["runtime"] in RUNTIMES, e
         assert e["kind"] in {"ping", "token", "manifest", "blob", "tags", "referrers", "file", "invalid"}, e
+    # Versions as each client reports itself (podman keeps containers/image's
+    # default user agent, which carries the library's version, not podman's).
+    for e in events:
+        if e["runtime"] in ("skopeo", "buildah", "containerd", "docker"):
+            assert e.get("runtime_version"), e
+        if e["runtime"] == "docker":
+            assert (e.get("os"), e.get("arch")) == ("linux", "amd64"), e
     seen = {e["runtime"] for e in events}
     expected = {"skopeo", "podman", "buildah", "containerd"} | ({"docker"} if "docker" in env.clients else set())
     assert expected <= seen, seen
