@@ -463,7 +463,12 @@ fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::TlsAcce
         std::fs::File::open(key).with_context(|| format!("cannot read {}", key.display()))?,
     ))?
     .with_context(|| format!("no PEM private key in {}", key.display()))?;
-    let mut config = tokio_rustls::rustls::ServerConfig::builder()
+    // Two crypto providers are linked (ring here and in reqwest, aws-lc-rs
+    // in the AWS SDK), so name ours instead of relying on a process default.
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .context("certificate and key do not form a usable pair")?;

@@ -1,9 +1,14 @@
 //! The local event sink: newline-delimited JSON, gzip-compressed, under
 //! `DIR/events/dt=YYYY-MM-DD/`, the layout the Firehose stream writes to S3,
-//! so the same queries read both. Written by a background thread; a file is
+//! so the same queries read both.
+//!
+//! `submit` serializes the event straight into one of a few shard buffers
+//! (chosen by thread, so workers rarely share a lock) and returns; a writer
+//! thread takes the buffers every 20 ms and only compresses and writes.
+//! Nothing is queued per event, no thread is woken per event. A file is
 //! written as `.part` and renamed when complete, so readers never see a
-//! truncated gzip. Files rotate by size, age and day, and are closed cleanly
-//! on shutdown.
+//! truncated gzip; files rotate by size, age and day and are closed cleanly
+//! on shutdown. Lines that cannot be written are logged for replay.
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -12,17 +17,17 @@ use pullgate_domain::sink::EventSink;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Queue depth between the request path and the writer. A full queue makes
-/// `submit` wait (back-pressure) rather than drop events.
-const QUEUE: usize = 65_536;
-/// How long the writer sleeps when the queue is empty: events reach their
-/// file this much later at most, and senders never wake the writer.
-const IDLE_POLL: Duration = Duration::from_millis(20);
+const SHARDS: usize = 8;
+/// How often the writer collects the shard buffers.
+const COLLECT_EVERY: Duration = Duration::from_millis(20);
+/// `{"v":1,"time":"` — events serialize `v` then `time` first, so a line's
+/// day is at a fixed offset.
+const DATE_OFFSET: usize = 15;
 
 #[derive(Debug, Clone)]
 pub struct FileSinkConfig {
@@ -43,13 +48,13 @@ impl FileSinkConfig {
     }
 }
 
-enum Message {
-    Event(Box<Event>),
-    Close,
+struct Shared {
+    shards: [Mutex<Vec<u8>>; SHARDS],
+    closing: AtomicBool,
 }
 
 pub struct FileSink {
-    queue: SyncSender<Message>,
+    shared: Arc<Shared>,
     writer: Mutex<Option<JoinHandle<WriterStats>>>,
 }
 
@@ -64,47 +69,94 @@ pub struct WriterStats {
 impl FileSink {
     pub fn start(config: FileSinkConfig) -> std::io::Result<Self> {
         std::fs::create_dir_all(config.dir.join("events"))?;
-        let (queue, receiver) = sync_channel(QUEUE);
-        let writer = std::thread::Builder::new()
-            .name("pullgate-event-writer".into())
-            .spawn(move || write_loop(config, receiver))?;
+        let shared = Arc::new(Shared {
+            shards: std::array::from_fn(|_| Mutex::new(Vec::with_capacity(256 * 1024))),
+            closing: AtomicBool::new(false),
+        });
+        let writer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("pullgate-event-writer".into())
+                .spawn(move || write_loop(config, shared))?
+        };
         Ok(FileSink {
-            queue,
+            shared,
             writer: Mutex::new(Some(writer)),
         })
     }
 
-    /// Writes out everything queued, closes the current file and stops
+    /// Writes out everything submitted, closes the current file and stops
     /// the writer. Later submissions are logged for replay.
     pub fn close(&self) -> WriterStats {
-        let _ = self.queue.send(Message::Close);
+        self.shared.closing.store(true, Ordering::SeqCst);
         let handle = self.writer.lock().ok().and_then(|mut w| w.take());
-        handle.and_then(|h| h.join().ok()).unwrap_or_default()
+        let mut stats = handle.and_then(|h| h.join().ok()).unwrap_or_default();
+        // Anything submitted while the writer made its last pass.
+        for shard in &self.shared.shards {
+            if let Ok(mut buffer) = shard.lock() {
+                for line in buffer.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    stats.failed += 1;
+                    log_line_for_replay(line, "submitted while the event writer was closing");
+                }
+                buffer.clear();
+            }
+        }
+        stats
     }
+}
+
+fn shard_index() -> usize {
+    use std::hash::{Hash, Hasher};
+    thread_local! {
+        static INDEX: usize = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::thread::current().id().hash(&mut h);
+            h.finish() as usize % SHARDS
+        };
+    }
+    INDEX.with(|i| *i)
 }
 
 impl EventSink for FileSink {
     fn submit(&self, event: Event) {
-        if let Err(failed) = self.queue.send(Message::Event(Box::new(event))) {
-            if let Message::Event(event) = failed.0 {
-                log_for_replay(&event, "event writer stopped");
+        if self.shared.closing.load(Ordering::Relaxed)
+            && self.writer.lock().map(|w| w.is_none()).unwrap_or(true)
+        {
+            log_for_replay(&event, "event writer stopped");
+            return;
+        }
+        let Ok(mut buffer) = self.shared.shards[shard_index()].lock() else {
+            log_for_replay(&event, "event buffer poisoned");
+            return;
+        };
+        let start = buffer.len();
+        match serde_json::to_writer(&mut *buffer, &event) {
+            Ok(()) => buffer.push(b'\n'),
+            Err(error) => {
+                buffer.truncate(start);
+                tracing::error!(%error, "event not serializable");
             }
         }
     }
 }
 
-/// An event that cannot be written goes to the log as one marked JSON line
+/// An event that cannot be written goes to the log as one marked line
 /// (`pullgate replay` reads such lines back): nothing is lost silently.
 pub fn log_for_replay(event: &Event, reason: &str) {
     if let Ok(json) = serde_json::to_string(event) {
-        tracing::error!(target: "pullgate::undelivered", reason, event = %json, "PULLGATE_UNDELIVERED_EVENT");
+        log_line_for_replay(json.as_bytes(), reason);
     }
+}
+
+fn log_line_for_replay(line: &[u8], reason: &str) {
+    let json = String::from_utf8_lossy(line);
+    tracing::error!(target: "pullgate::undelivered", reason, event = %json.trim_end(), "PULLGATE_UNDELIVERED_EVENT");
 }
 
 struct OpenFile {
     part: PathBuf,
     done: PathBuf,
-    date: String,
+    date: Vec<u8>,
     opened: Instant,
     bytes: u64,
     out: GzEncoder<BufWriter<File>>,
@@ -119,8 +171,9 @@ impl OpenFile {
     }
 }
 
-fn open(dir: &Path, date: &str, seq: &mut u64) -> std::io::Result<OpenFile> {
-    let partition = dir.join("events").join(format!("dt={date}"));
+fn open(dir: &Path, date: &[u8], seq: &mut u64) -> std::io::Result<OpenFile> {
+    let date_text = std::str::from_utf8(date).unwrap_or("unknown");
+    let partition = dir.join("events").join(format!("dt={date_text}"));
     std::fs::create_dir_all(&partition)?;
     let stamp = pullgate_domain::time::UtcMillis::now().0;
     *seq += 1;
@@ -131,7 +184,7 @@ fn open(dir: &Path, date: &str, seq: &mut u64) -> std::io::Result<OpenFile> {
     Ok(OpenFile {
         part,
         done,
-        date: date.to_string(),
+        date: date.to_vec(),
         opened: Instant::now(),
         bytes: 0,
         out: GzEncoder::new(
@@ -141,83 +194,132 @@ fn open(dir: &Path, date: &str, seq: &mut u64) -> std::io::Result<OpenFile> {
     })
 }
 
-fn write_loop(config: FileSinkConfig, receiver: Receiver<Message>) -> WriterStats {
-    let mut stats = WriterStats::default();
-    let mut current: Option<OpenFile> = None;
-    let mut seq = 0;
-    let mut line = Vec::with_capacity(1024);
-    let close_file = |file: Option<OpenFile>, stats: &mut WriterStats| {
-        if let Some(file) = file {
+/// The `YYYY-MM-DD` of a serialized event line.
+fn date_of(line: &[u8]) -> &[u8] {
+    line.get(DATE_OFFSET..DATE_OFFSET + 10)
+        .filter(|d| d.iter().all(|b| b.is_ascii_digit() || *b == b'-'))
+        .unwrap_or(b"unknown")
+}
+
+struct Writer {
+    config: FileSinkConfig,
+    current: Option<OpenFile>,
+    seq: u64,
+    stats: WriterStats,
+}
+
+impl Writer {
+    fn close_file(&mut self) {
+        if let Some(file) = self.current.take() {
             let name = file.done.clone();
             match file.finish() {
-                Ok(()) => stats.files += 1,
+                Ok(()) => self.stats.files += 1,
                 Err(error) => {
                     tracing::error!(%error, file = %name.display(), "closing event file failed")
                 }
             }
         }
-    };
-    loop {
-        // Poll, never block: a receiver blocked in recv() makes every
-        // send a futex wake-up and a context switch on the request path.
-        let message = match receiver.try_recv() {
-            Ok(message) => message,
-            Err(TryRecvError::Empty) => {
-                if current
-                    .as_ref()
-                    .is_some_and(|f| f.opened.elapsed() >= config.max_age)
-                {
-                    close_file(current.take(), &mut stats);
-                }
-                std::thread::sleep(IDLE_POLL);
-                continue;
-            }
-            Err(TryRecvError::Disconnected) => Message::Close,
-        };
-        let event = match message {
-            Message::Event(event) => event,
-            Message::Close => {
-                close_file(current.take(), &mut stats);
-                return stats;
-            }
-        };
-        let date = event.time.get(..10).unwrap_or("unknown");
-        let rotate = current.as_ref().is_some_and(|f| {
-            f.date != date || f.bytes >= config.max_bytes || f.opened.elapsed() >= config.max_age
+    }
+
+    /// Writes lines that all belong to one day.
+    fn write_day(&mut self, date: &[u8], lines: &[u8]) {
+        let rotate = self.current.as_ref().is_some_and(|f| {
+            f.date != date
+                || f.bytes >= self.config.max_bytes
+                || f.opened.elapsed() >= self.config.max_age
         });
         if rotate {
-            close_file(current.take(), &mut stats);
+            self.close_file();
         }
-        if current.is_none() {
-            match open(&config.dir, date, &mut seq) {
-                Ok(file) => current = Some(file),
+        if self.current.is_none() {
+            match open(&self.config.dir, date, &mut self.seq) {
+                Ok(file) => self.current = Some(file),
                 Err(error) => {
                     tracing::error!(%error, "cannot open event file");
-                    stats.failed += 1;
-                    log_for_replay(&event, "cannot open event file");
-                    continue;
+                    self.fail(lines, "cannot open event file");
+                    return;
                 }
             }
         }
-        line.clear();
-        if serde_json::to_writer(&mut line, &event).is_err() {
-            stats.failed += 1;
-            continue;
-        }
-        line.push(b'\n');
-        if let Some(file) = current.as_mut() {
-            match file.out.write_all(&line) {
-                Ok(()) => {
-                    file.bytes += line.len() as u64;
-                    stats.events += 1;
-                }
-                Err(error) => {
-                    tracing::error!(%error, "event write failed");
-                    stats.failed += 1;
-                    log_for_replay(&event, "event write failed");
-                }
+        let count = lines.iter().filter(|&&b| b == b'\n').count() as u64;
+        let result = match self.current.as_mut() {
+            Some(file) => file
+                .out
+                .write_all(lines)
+                .map(|()| file.bytes += lines.len() as u64),
+            None => Ok(()),
+        };
+        match result {
+            Ok(()) => self.stats.events += count,
+            Err(error) => {
+                tracing::error!(%error, "event write failed");
+                self.current = None;
+                self.fail(lines, "event write failed");
             }
         }
+    }
+
+    fn fail(&mut self, lines: &[u8], reason: &str) {
+        for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            self.stats.failed += 1;
+            log_line_for_replay(line, reason);
+        }
+    }
+
+    /// A batch is nearly always one day: split only where the day changes.
+    fn write_batch(&mut self, batch: &[u8]) {
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let date = date_of(rest);
+            let last_line_start = rest[..rest.len() - 1]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            if date_of(&rest[last_line_start..]) == date {
+                self.write_day(date, rest);
+                return;
+            }
+            let end = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |i| i + 1);
+            self.write_day(date, &rest[..end]);
+            rest = &rest[end..];
+        }
+    }
+}
+
+fn write_loop(config: FileSinkConfig, shared: Arc<Shared>) -> WriterStats {
+    let mut writer = Writer {
+        config,
+        current: None,
+        seq: 0,
+        stats: WriterStats::default(),
+    };
+    let mut spare = Vec::with_capacity(256 * 1024);
+    loop {
+        let closing = shared.closing.load(Ordering::SeqCst);
+        for shard in &shared.shards {
+            if let Ok(mut buffer) = shard.lock() {
+                std::mem::swap(&mut *buffer, &mut spare);
+            }
+            if !spare.is_empty() {
+                writer.write_batch(&spare);
+                spare.clear();
+            }
+        }
+        if closing {
+            writer.close_file();
+            return writer.stats;
+        }
+        if writer
+            .current
+            .as_ref()
+            .is_some_and(|f| f.opened.elapsed() >= writer.config.max_age)
+        {
+            writer.close_file();
+        }
+        std::thread::sleep(COLLECT_EVERY);
     }
 }
 
@@ -249,25 +351,56 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let mut config = FileSinkConfig::new(&dir);
         config.max_bytes = 10_000;
-        let sink = FileSink::start(config).unwrap();
-        for i in 0..5000 {
-            let day = if i < 2500 { "2026-11-21" } else { "2026-11-22" };
-            sink.submit(Event {
-                time: format!("{day}T10:00:00.000Z"),
-                request_id: format!("r{i}"),
-                ..Event::default()
-            });
+        let sink = Arc::new(FileSink::start(config).unwrap());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let sink = sink.clone();
+                std::thread::spawn(move || {
+                    for i in 0..2500 {
+                        let day = if i % 2 == 0 {
+                            "2026-11-21"
+                        } else {
+                            "2026-11-22"
+                        };
+                        sink.submit(Event {
+                            v: 1,
+                            time: format!("{day}T10:00:00.000Z"),
+                            request_id: format!("t{t}-r{i}"),
+                            ..Event::default()
+                        });
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
         }
         let stats = sink.close();
-        assert_eq!(stats.events, 5000);
+        assert_eq!((stats.events, stats.failed), (10_000, 0));
         assert!(stats.files > 2, "rotated by size: {stats:?}");
         let events = read_all(&dir);
         let mut ids: Vec<_> = events.iter().map(|e| e.request_id.clone()).collect();
         ids.sort();
         ids.dedup();
-        assert_eq!(ids.len(), 5000);
+        assert_eq!(ids.len(), 10_000);
+        for e in &events {
+            let partition = format!("dt={}", &e.time[..10]);
+            assert!(dir.join("events").join(partition).is_dir());
+        }
         assert!(dir.join("events/dt=2026-11-21").is_dir());
         assert!(dir.join("events/dt=2026-11-22").is_dir());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dates_are_read_at_their_fixed_offset() {
+        let line = serde_json::to_vec(&Event {
+            v: 1,
+            time: "2026-11-22T10:00:00.000Z".into(),
+            ..Event::default()
+        })
+        .unwrap();
+        assert_eq!(date_of(&line), b"2026-11-22");
+        assert_eq!(date_of(b"{}"), b"unknown");
     }
 }

@@ -59,6 +59,9 @@ class Env:
         self.pushed = {}
         self.docker_error = None
         self.clients = {}
+        # Clients that pulled through pullgate (the event test checks each
+        # shows up with its runtime).
+        self.pulled_with = {"skopeo"}
 
     def close(self):
         for client in self.clients.values():

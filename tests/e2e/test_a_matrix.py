@@ -68,6 +68,7 @@ def test_pull(env, upstream, mode, naming, image, client_name, creds):
     relay = env.relays[(upstream, mode, "unchanged" if naming == "private" else naming)]
     relay.take_count()
     digest = client.pull(f"{host}/{name}:{image}", multi=(image == "multi"), creds=creds)
+    env.pulled_with.add(client_name)
     sent = relay.take_count()
     assert digest == env.pushed[(upstream, pushed_as, image)], (
         f"{client_name} recorded {digest!r}, pushed {env.pushed[(upstream, pushed_as, image)]}"
