@@ -182,12 +182,12 @@ async fn handle<S: MappingSource>(gateway: &Gateway<S>, request: Request<Body>) 
     tracing::info!(
         target: "pullgate::access",
         method = parts.method.as_str(),
-        path = &path[..floor_char_boundary(path, 256)],
+        path = event::truncate(path, 256),
         status = response.status().as_u16(),
         kind = trace.kind.map(EndpointKind::as_str).unwrap_or("-"),
         taken = trace.taken.map(Path::as_str).unwrap_or("-"),
         client = %OptionalAddr(parts.extensions.get::<ClientAddr>()),
-        ua = &ua[..floor_char_boundary(ua, 160)],
+        ua = event::truncate(ua, 160),
         micros = started.elapsed().as_micros() as u64,
     );
     response
@@ -257,14 +257,6 @@ impl std::fmt::Display for OptionalAddr<'_> {
             None => f.write_str("-"),
         }
     }
-}
-
-fn floor_char_boundary(s: &str, max: usize) -> usize {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
 }
 
 /// Everything a handler needs to know about the host it answers for.
