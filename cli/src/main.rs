@@ -3,6 +3,7 @@
 
 mod idle;
 mod logging;
+mod refresh;
 mod replay;
 mod serve;
 
@@ -32,6 +33,8 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Re-send events to Firehose (event lines, or logged undelivered ones).
     Replay(replay::ReplayArgs),
+    /// Fetch the cloud and CI providers' published IP ranges into a directory.
+    RefreshRanges(refresh::RefreshArgs),
     /// Check a mapping file and print what it maps.
     CheckMappings {
         /// Mapping file (TOML).
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::CheckMappings { file } => serve::check_mappings(&file),
         Command::Replay(args) => replay::run(args),
+        Command::RefreshRanges(args) => refresh::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -175,3 +175,34 @@ def fetch_request(request):
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
+
+
+def test_refresh_ranges_from_a_mirror_keeps_old_copies_on_bad_downloads(env):
+    root = os.path.join(env.tmp, "mirror")
+    os.makedirs(root)
+    files = {
+        "aws.json": '{"syncToken":"1","prefixes":[{"ip_prefix":"3.5.140.0/22"}],"ipv6_prefixes":[]}',
+        "gcp.json": '{"prefixes":[{"ipv4Prefix":"34.80.0.0/15"}]}',
+        "meta.json": '{"actions":["4.148.0.0/16"]}',
+        "broken.json": '{"actions": [',
+    }
+    for name, text in files.items():
+        with open(os.path.join(root, name), "w") as f:
+            f.write(text)
+    mirror = StaticServer(procs.free_port(), root)
+    mirror.start()
+    out = os.path.join(env.tmp, "ranges")
+    base = f"http://127.0.0.1:{mirror.port}"
+    try:
+        sources = ["--source", f"aws-ip-ranges.json={base}/aws.json", "--source", f"gcp-cloud.json={base}/gcp.json"]
+        ok = procs.run([_build_pullgate(), "refresh-ranges", out, *sources,
+                        "--source", f"github-meta.json={base}/meta.json"])
+        assert "github-meta.json: 1 ranges" in ok.stdout, ok.stdout
+        before = open(os.path.join(out, "github-meta.json")).read()
+        bad = procs.run([_build_pullgate(), "refresh-ranges", out, *sources,
+                         "--source", f"github-meta.json={base}/broken.json"], check=False)
+        assert bad.returncode != 0 and "github-meta.json: not refreshed" in bad.stderr, bad.stderr
+        assert open(os.path.join(out, "github-meta.json")).read() == before
+        assert not [f for f in os.listdir(out) if f.endswith(".part")]
+    finally:
+        mirror.stop()
