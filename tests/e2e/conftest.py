@@ -137,6 +137,16 @@ def _start(e: Env):
     procs.wait_port(token_port, p.popen)
     e.upstream_ports = {"noauth": noauth_port, "token": token_port}
 
+    # Where blob bytes come from, counted per pull: the no-auth registry
+    # serves blobs itself, so pullgate is pointed at it through a counting
+    # relay; the token registry sends blobs to the static "CDN". Each pull
+    # must download its layer from there (no client-side cache hid the path).
+    noauth_storage = Relay(procs.free_port(), noauth_port, "127.0.0.1")
+    noauth_storage.start()
+    e.servers.append(noauth_storage)
+    e.storage = {"noauth": noauth_storage, "token": static}
+    e.mapped_upstream_ports = {"noauth": noauth_storage.listen_port, "token": token_port}
+
     # Images, pushed under the names the mappings use.
     layout = images.build(f"{tmp}/layout")
     for upstream, port in e.upstream_ports.items():
@@ -163,7 +173,7 @@ def _start(e: Env):
                 e.relays[(upstream, mode, naming)] = relay
                 e.hosts[(upstream, mode, naming)] = host
                 target = "app" if naming == "unchanged" else "acme/app"
-                base = f"http://127.0.0.1:{e.upstream_ports[upstream]}"
+                base = f"http://127.0.0.1:{e.mapped_upstream_ports[upstream]}"
                 mappings.append((host, "app", f"{base}/{target}", mode))
                 if upstream == "token" and naming == "unchanged":
                     mappings.append((host, "private/app", f"{base}/private/app", mode))
@@ -194,12 +204,14 @@ def _start(e: Env):
         e.clients["docker"] = clients.Docker(work)
     except clients.DockerUnavailable as error:
         e.docker_error = str(error).strip()
+        DOCKER_BANNER.append(f"dockerd cannot start on this machine, docker is NOT in the matrix: {e.docker_error}")
 
 
 DOCKER_BANNER = []
 
 
 def pytest_terminal_summary(terminalreporter):
-    for message in DOCKER_BANNER:
+    for message in DOCKER_BANNER[:1]:
         terminalreporter.write_sep("!", "DOCKER WAS NOT TESTED", red=True, bold=True)
         terminalreporter.write_line(message, red=True)
+        terminalreporter.write_sep("!", red=True, bold=True)

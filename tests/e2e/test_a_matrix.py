@@ -12,7 +12,7 @@ challenge and copes). `auto` and `proxy` must pass everywhere."""
 import pytest
 
 from conftest import DOCKER_BANNER, MODES, NAMINGS, UPSTREAMS
-from harness import images
+from harness import images, oci
 
 CLIENTS = ["skopeo", "podman", "buildah", "ctr", "docker"]
 IMAGES = ["single", "multi"]
@@ -46,6 +46,32 @@ def cases():
                                    id=f"token-{mode}-private-creds-{image}-{client}")
 
 
+def test_token_upstream_sends_blobs_to_a_cdn_that_needs_no_authorization(env):
+    """The premise of the token rows: distribution's `redirect` storage
+    middleware answers a blob GET with a 307 to the file server over its
+    storage root, and that URL serves the right bytes without credentials,
+    as Docker Hub's, GHCR's or an S3-backed registry's storage URLs do."""
+    registry = f"http://127.0.0.1:{env.upstream_ports['token']}"
+    token = oci.anonymous_token(registry, "app")
+    layer = oci.manifest(registry, "app", "single", token)["layers"][0]
+    blob_url = f"{registry}/v2/app/blobs/{layer['digest']}"
+    status, _, body = oci.request(blob_url)
+    assert status == 401, f"blob without a token answered {status}: {body[:200]!r}"
+    status, headers, body = oci.request(blob_url, [("Authorization", f"Bearer {token}")])
+    assert status == 307, f"blob GET answered {status}, not a redirect: is the redirect middleware built in? {body[:200]!r}"
+    hexdigest = layer["digest"].split(":", 1)[1]
+    expected = f"http://127.0.0.1:{env.static.port}/docker/registry/v2/blobs/sha256/{hexdigest[:2]}/{hexdigest}/data"
+    assert headers["location"] == expected
+    status, _, data = oci.request(headers["location"])
+    assert status == 200, f"CDN answered {status}"
+    assert (oci.sha256(data), len(data)) == (layer["digest"], layer["size"])
+    # The no-auth registry serves blobs itself: the other kind of upstream.
+    registry = f"http://127.0.0.1:{env.upstream_ports['noauth']}"
+    layer = oci.manifest(registry, "app", "single", None)["layers"][0]
+    status, _, data = oci.request(f"{registry}/v2/app/blobs/{layer['digest']}")
+    assert (status, oci.sha256(data)) == (200, layer["digest"])
+
+
 def client_for(env, name):
     if name == "docker" and "docker" not in env.clients:
         message = f"dockerd cannot start on this machine, docker is NOT in the matrix: {env.docker_error}"
@@ -66,12 +92,34 @@ def test_pull(env, upstream, mode, naming, image, client_name, creds):
         host = env.hosts[(upstream, mode, naming)]
         name, pushed_as = "app", ("app" if naming == "unchanged" else "acme/app")
     relay = env.relays[(upstream, mode, "unchanged" if naming == "private" else naming)]
+    storage = env.storage[upstream]
     relay.take_count()
+    storage.take_count()
     digest = client.pull(f"{host}/{name}:{image}", multi=(image == "multi"), creds=creds)
     env.pulled_with.add(client_name)
     sent = relay.take_count()
+    downloaded = storage.take_count()
     assert digest == env.pushed[(upstream, pushed_as, image)], (
         f"{client_name} recorded {digest!r}, pushed {env.pushed[(upstream, pushed_as, image)]}"
     )
     # A layer is LAYER_BYTES of random data; manifests and tokens are a few KiB.
     assert sent < images.LAYER_BYTES // 8, f"pullgate sent {sent} bytes: blob bytes crossed the gateway"
+    # ...and the layer really was downloaded, from the upstream's storage.
+    assert downloaded >= images.LAYER_BYTES, (
+        f"{client_name} fetched only {downloaded} bytes from the {upstream} upstream's storage: "
+        "a cached layer hid the blob path"
+    )
+
+
+@pytest.mark.parametrize("mode", ["proxy", "auto"])
+def test_private_repository_needs_the_credentials(env, mode):
+    """The credentials rows prove something only if anonymous pulls of
+    private/app are refused through the same host."""
+    host = env.hosts[("token", mode, "unchanged")]
+    with pytest.raises(AssertionError) as failed:
+        env.clients["skopeo"].pull(f"{host}/private/app:single", multi=False, creds=False)
+    assert "requested access to the resource is denied" in str(failed.value), failed.value
+    # A wrong password is refused by the upstream's token server, through pullgate's.
+    with pytest.raises(AssertionError) as failed:
+        env.clients["skopeo"].pull(f"{host}/private/app:single", multi=False, creds=("alice", "wrong"))
+    assert "incorrect username or password" in str(failed.value), failed.value

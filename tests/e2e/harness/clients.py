@@ -36,7 +36,9 @@ class Skopeo(Client):
     def pull(self, ref, multi, creds):
         dest = tempfile.mkdtemp(dir=self.workdir, prefix="skopeo-")
         argv = ["skopeo", "copy", "--src-tls-verify=false", "--authfile", self.auth]
-        argv += ["--src-creds", ":".join(CREDS)] if creds else ["--src-no-creds"]
+        # creds: False (anonymous), True (alice) or a (user, password) pair.
+        user_password = creds if isinstance(creds, tuple) else CREDS
+        argv += ["--src-creds", ":".join(user_password)] if creds else ["--src-no-creds"]
         if multi:
             argv.append("--all")
         procs.run(argv + [f"docker://{ref}", f"oci:{dest}:pulled"])
@@ -153,7 +155,17 @@ class Docker(Client):
     name = "docker"
 
     def __init__(self, workdir: str):
+        for tool in ("dockerd", "docker"):
+            if shutil.which(tool) is None:
+                raise DockerUnavailable(f"{tool} is not installed")
         self.dir = tempfile.mkdtemp(prefix="pgd-", dir="/tmp")  # unix socket paths must be short
+        try:
+            self._start(workdir)
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _start(self, workdir: str):
         self.socket = os.path.join(self.dir, "docker.sock")
         self.config = os.path.join(self.dir, "config")
         os.makedirs(self.config)
@@ -161,12 +173,11 @@ class Docker(Client):
         argv = ["dockerd", "--storage-driver=vfs", "--iptables=false", "--ip-masq=false",
                 "--bridge=none", f"--data-root={self.dir}/data", f"--exec-root={self.dir}/exec",
                 f"--pidfile={self.dir}/docker.pid", "-H", self.host]
-        if shutil.which("dockerd") is None:
-            raise DockerUnavailable("dockerd is not installed")
         self.proc = procs.Proc("dockerd", argv, workdir)
         deadline = time.time() + 40
         while True:
             if self.proc.popen.poll() is not None:
+                self.proc.stop()
                 raise DockerUnavailable(self.proc.log_text()[-2000:])
             if os.path.exists(self.socket):
                 ok = subprocess.run(["docker", "-H", self.host, "version"], capture_output=True)

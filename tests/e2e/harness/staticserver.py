@@ -11,6 +11,7 @@ class StaticServer:
     def __init__(self, port: int, root: str):
         self.port = port
         self.bytes_served = 0
+        self._lock = threading.Lock()
         outer = self
 
         class Handler(SimpleHTTPRequestHandler):
@@ -19,12 +20,19 @@ class StaticServer:
 
             def copyfile(self, source, outputfile):
                 data = source.read()
-                outer.bytes_served += len(data)
+                with outer._lock:
+                    outer.bytes_served += len(data)
                 outputfile.write(data)
 
         handler = functools.partial(Handler, directory=root)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def take_count(self) -> int:
+        """Bytes served since the last call."""
+        with self._lock:
+            n, self.bytes_served = self.bytes_served, 0
+            return n
 
     def start(self):
         self.thread.start()
