@@ -178,8 +178,8 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
 }
 
 impl<P: RecordBatchPut + 'static> EventSink for FirehoseSink<P> {
-    fn submit(&self, event: Event) {
-        match serde_json::to_vec(&event) {
+    fn submit(&self, event: &Event<'_>) {
+        match serde_json::to_vec(event) {
             Ok(line) => self.submit_line(line),
             Err(error) => tracing::error!(%error, "event not serializable"),
         }
@@ -310,11 +310,11 @@ mod tests {
         .with_backoff(Duration::from_millis(1))
     }
 
-    fn event(i: usize) -> Event {
+    fn event(i: usize) -> Event<'static> {
         Event {
             v: 1,
-            request_id: format!("r{i}"),
-            ua: "x".repeat(300),
+            request_id: format!("r{i}").into(),
+            ua: "x".repeat(300).into(),
             ..Event::default()
         }
     }
@@ -332,7 +332,12 @@ mod tests {
                     .map(|l| l.to_vec())
                     .collect::<Vec<_>>()
             })
-            .map(|l| serde_json::from_slice::<Event>(&l).unwrap().request_id)
+            .map(|l| {
+                serde_json::from_slice::<Event>(&l)
+                    .unwrap()
+                    .request_id
+                    .into_owned()
+            })
             .collect();
         ids.sort();
         ids
@@ -367,7 +372,7 @@ mod tests {
     async fn partial_failures_are_retried_and_everything_arrives_once() {
         let sink = flaky(1, 0);
         for i in 0..5000 {
-            sink.submit(event(i));
+            sink.submit(&event(i));
         }
         let report = sink.flush().await;
         assert_eq!(report.undelivered, 0, "{report:?}");
@@ -383,7 +388,7 @@ mod tests {
     async fn what_never_gets_through_is_logged_for_replay() {
         let sink = flaky(0, usize::MAX);
         for i in 0..10 {
-            sink.submit(event(i));
+            sink.submit(&event(i));
         }
         let report = sink.flush().await;
         assert_eq!((report.undelivered, report.calls), (10, ATTEMPTS as usize));

@@ -4,84 +4,88 @@
 //! client address.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 pub const SCHEMA_VERSION: u32 = 1;
 /// User agents are kept this long at most.
 pub const MAX_USER_AGENT: usize = 256;
 
+/// An event borrows what the request and the caller's [`EventScratch`]
+/// hold, so building one allocates nothing; read back (replay, reports,
+/// tests) its fields are owned.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Event {
+pub struct Event<'a> {
     /// Schema version.
     pub v: u32,
     /// RFC 3339 UTC, milliseconds.
-    pub time: String,
-    pub request_id: String,
-    pub host: String,
+    pub time: Cow<'a, str>,
+    pub request_id: Cow<'a, str>,
+    pub host: Cow<'a, str>,
     /// Mapping id (`host/prefix`), if a mapping matched.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mapping: Option<String>,
+    pub mapping: Option<Cow<'a, str>>,
     /// Public repository name (or file path for `http` mappings).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Cow<'a, str>>,
     /// Upstream registry base URL.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<String>,
+    pub upstream: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream_name: Option<String>,
-    pub method: String,
+    pub upstream_name: Option<Cow<'a, str>>,
+    pub method: Cow<'a, str>,
     /// ping, token, manifest, blob, tags, referrers, file, or `invalid`.
-    pub kind: String,
+    pub kind: Cow<'a, str>,
     /// Tag or digest.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
+    pub reference: Option<Cow<'a, str>>,
     pub status: u16,
     /// redirect or proxy (absent when refused before a decision).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
+    pub mode: Option<Cow<'a, str>>,
     /// Content type of a proxied answer (manifest media type).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
+    pub media_type: Option<Cow<'a, str>>,
     /// HMAC of address and user agent; absent when DNT / Sec-GPC.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
+    pub client_id: Option<Cow<'a, str>>,
     /// HMAC of the address alone.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub network_id: Option<String>,
+    pub network_id: Option<Cow<'a, str>>,
     /// /24 (IPv4) or /48 (IPv6).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
+    pub prefix: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asn: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub as_org: Option<String>,
+    pub as_org: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub org: Option<String>,
+    pub org: Option<Cow<'a, str>>,
     /// business, cloud, isp, education
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub org_kind: Option<String>,
+    pub org_kind: Option<Cow<'a, str>>,
     /// 0..1: how sure the organization attribution is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub org_confidence: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub country: Option<String>,
+    pub country: Option<Cow<'a, str>>,
     /// Cloud provider whose published ranges hold the address.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cloud: Option<String>,
-    pub runtime: String,
+    pub cloud: Option<Cow<'a, str>>,
+    pub runtime: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub runtime_version: Option<String>,
+    pub runtime_version: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub os: Option<String>,
+    pub os: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub arch: Option<String>,
+    pub arch: Option<Cow<'a, str>>,
     /// Kernel hints: `wsl` for Docker Desktop / WSL kernels.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<String>,
+    pub kernel: Option<Cow<'a, str>>,
     /// CI provider, from the user agent or the address ranges.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ci: Option<String>,
+    pub ci: Option<Cow<'a, str>>,
     /// User agent, truncated to MAX_USER_AGENT bytes.
-    pub ua: String,
+    pub ua: Cow<'a, str>,
     /// Time spent answering, microseconds.
     pub duration_us: u64,
 }
@@ -137,60 +141,72 @@ pub struct RequestFacts<'a> {
     pub duration_us: u64,
 }
 
+/// What an event borrows that the request does not hold: the formatted
+/// time, the network prefix, the client ids and the enrichment. The caller
+/// keeps it for as long as the event lives (one per request, on the stack).
+#[derive(Debug, Default)]
+pub struct EventScratch {
+    time: crate::inline_str::InlineStr<32>,
+    prefix: crate::privacy::PrefixText,
+    ids: Option<crate::privacy::ClientIds>,
+    network: crate::enrich::NetworkInfo,
+}
+
 /// Builds the stored event: user agent parsed, address hashed, truncated
 /// and enriched, and then dropped.
-pub fn build(
-    facts: &RequestFacts<'_>,
+pub fn build<'a>(
+    facts: &RequestFacts<'a>,
+    scratch: &'a mut EventScratch,
     hasher: &crate::privacy::ClientHasher,
     enricher: &dyn crate::enrich::Enricher,
-) -> Event {
+) -> Event<'a> {
     let ua = crate::useragent::UserAgent::parse(facts.user_agent);
-    let owned = |s: Option<&str>| s.map(str::to_string);
-    let mut event = Event {
-        v: SCHEMA_VERSION,
-        time: facts.time.rfc3339(),
-        request_id: facts.request_id.to_string(),
-        host: facts.host.to_string(),
-        mapping: owned(facts.mapping),
-        name: owned(facts.name),
-        upstream: owned(facts.upstream),
-        upstream_name: owned(facts.upstream_name),
-        method: facts.method.to_string(),
-        kind: facts.kind.map_or("invalid", |k| k.as_str()).to_string(),
-        reference: owned(facts.reference),
-        status: facts.status,
-        mode: facts.mode.map(str::to_string),
-        media_type: owned(facts.media_type),
-        runtime: ua.runtime.to_string(),
-        runtime_version: owned(ua.version),
-        os: owned(ua.client_os().or(ua.os)),
-        arch: owned(ua.arch),
-        kernel: ua.is_wsl().then(|| "wsl".to_string()),
-        ci: ua.ci.map(str::to_string),
-        ua: truncate(facts.user_agent, MAX_USER_AGENT).to_string(),
-        duration_us: facts.duration_us,
-        ..Event::default()
-    };
+    scratch.time = facts.time.rfc3339();
     if let Some(addr) = facts.addr {
-        if !crate::privacy::opted_out(facts.dnt, facts.gpc) {
-            let ids = hasher.ids(addr, facts.user_agent, facts.time.day_number());
-            event.client_id = Some(ids.client_id);
-            event.network_id = Some(ids.network_id);
-        }
-        event.prefix = Some(crate::privacy::network_prefix(addr));
-        let info = enricher.lookup(addr);
-        event.asn = info.asn;
-        event.as_org = info.as_org.as_deref().map(str::to_string);
-        event.country = info.country.as_deref().map(str::to_string);
-        event.org = info.org.as_deref().map(str::to_string);
-        event.org_kind = info.org_kind.map(|k| k.as_str().to_string());
-        event.org_confidence = info.org_confidence;
-        event.cloud = info.cloud.as_deref().map(str::to_string);
-        if event.ci.is_none() {
-            event.ci = info.ci.as_deref().map(str::to_string);
-        }
+        scratch.ids = (!crate::privacy::opted_out(facts.dnt, facts.gpc))
+            .then(|| hasher.ids(addr, facts.user_agent, facts.time.day_number()));
+        scratch.prefix = crate::privacy::network_prefix(addr);
+        scratch.network = enricher.lookup(addr);
     }
-    event
+    let scratch: &'a EventScratch = scratch;
+    let text = |s: Option<&'a str>| s.map(Cow::Borrowed);
+    let shared = |s: &'a Option<std::sync::Arc<str>>| s.as_deref().map(Cow::Borrowed);
+    let network = &scratch.network;
+    let known_addr = facts.addr.is_some();
+    Event {
+        v: SCHEMA_VERSION,
+        time: Cow::Borrowed(scratch.time.as_str()),
+        request_id: Cow::Borrowed(facts.request_id),
+        host: Cow::Borrowed(facts.host),
+        mapping: text(facts.mapping),
+        name: text(facts.name),
+        upstream: text(facts.upstream),
+        upstream_name: text(facts.upstream_name),
+        method: Cow::Borrowed(facts.method),
+        kind: Cow::Borrowed(facts.kind.map_or("invalid", |k| k.as_str())),
+        reference: text(facts.reference),
+        status: facts.status,
+        mode: text(facts.mode),
+        media_type: text(facts.media_type),
+        client_id: scratch.ids.as_ref().map(|ids| Cow::Borrowed(ids.client_id.as_str())),
+        network_id: scratch.ids.as_ref().map(|ids| Cow::Borrowed(ids.network_id.as_str())),
+        prefix: known_addr.then(|| Cow::Borrowed(scratch.prefix.as_str())),
+        asn: network.asn,
+        as_org: shared(&network.as_org),
+        org: shared(&network.org),
+        org_kind: network.org_kind.map(|k| Cow::Borrowed(k.as_str())),
+        org_confidence: network.org_confidence,
+        country: shared(&network.country),
+        cloud: shared(&network.cloud),
+        runtime: Cow::Borrowed(ua.runtime),
+        runtime_version: text(ua.version),
+        os: text(ua.client_os().or(ua.os)),
+        arch: text(ua.arch),
+        kernel: ua.is_wsl().then_some(Cow::Borrowed("wsl")),
+        ci: ua.ci.map(Cow::Borrowed).or_else(|| shared(&network.ci)),
+        ua: Cow::Borrowed(truncate(facts.user_agent, MAX_USER_AGENT)),
+        duration_us: facts.duration_us,
+    }
 }
 
 #[cfg(test)]
@@ -213,12 +229,13 @@ mod build_tests {
             ..RequestFacts::default()
         };
         let hasher = ClientHasher::new(b"k", Rotation::Day);
-        let e = build(&facts, &hasher, &NoEnrichment);
+        let mut scratch = EventScratch::default();
+        let e = build(&facts, &mut scratch, &hasher, &NoEnrichment);
         let json = serde_json::to_string(&e).unwrap();
         assert!(!json.contains("198.51.100.23"), "{json}");
         assert_eq!(e.prefix.as_deref(), Some("198.51.100.0/24"));
         assert_eq!(
-            (e.runtime.as_str(), e.runtime_version.as_deref()),
+            (&*e.runtime, e.runtime_version.as_deref()),
             ("docker", Some("24.0.7"))
         );
         assert_eq!(
@@ -226,11 +243,13 @@ mod build_tests {
             (Some("windows"), Some("amd64"), Some("wsl"))
         );
         assert!(e.client_id.is_some());
+        let mut scratch = EventScratch::default();
         let opted = build(
             &RequestFacts {
                 dnt: Some("1"),
                 ..facts.clone()
             },
+            &mut scratch,
             &hasher,
             &NoEnrichment,
         );

@@ -17,6 +17,7 @@ pub mod decision;
 pub mod enrich;
 pub mod error;
 pub mod event;
+pub mod inline_str;
 pub mod location;
 pub mod mapping;
 pub mod privacy;

@@ -5,7 +5,9 @@
 //! truncated to its network prefix (/24 IPv4, /48 IPv6; /64 for IPv6
 //! uniqueness).
 
+use crate::inline_str::InlineStr;
 use ring::hmac;
+use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// How often client ids change: a longer period counts returning users over
@@ -45,13 +47,16 @@ pub struct ClientHasher {
     rotation: Rotation,
 }
 
-/// The ids of one request's client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// 128 bits of a MAC as 32 hex characters.
+pub type HexId = InlineStr<32>;
+
+/// The ids of one request's client (copied, never allocated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIds {
     /// HMAC(address /64-for-IPv6, user agent, period): unique pullers.
-    pub client_id: String,
+    pub client_id: HexId,
     /// HMAC(address, period): the network source.
-    pub network_id: String,
+    pub network_id: HexId,
 }
 
 impl ClientHasher {
@@ -78,13 +83,13 @@ impl ClientHasher {
         ID_CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
             if let Some(ids) = cache.get(&key) {
-                return ids.clone();
+                return *ids;
             }
             if cache.len() >= ID_CACHE_ENTRIES {
                 cache.clear();
             }
             let ids = self.compute(addr, user_agent, day_number);
-            cache.insert(key, ids.clone());
+            cache.insert(key, ids);
             ids
         })
     }
@@ -133,12 +138,12 @@ fn uniqueness_address(addr: IpAddr) -> IpAddr {
 }
 
 /// 16 bytes of the MAC as 32 hex characters: plenty against collisions.
-fn hex16(bytes: &[u8]) -> String {
+fn hex16(bytes: &[u8]) -> HexId {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(32);
-    for &b in &bytes[..16] {
-        out.push(HEX[(b >> 4) as usize] as char);
-        out.push(HEX[(b & 0xf) as usize] as char);
+    let mut out = HexId::new();
+    for &b in bytes.iter().take(16) {
+        let pair = [HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]];
+        let _ = out.write_str(std::str::from_utf8(&pair).unwrap_or("00"));
     }
     out
 }
@@ -148,21 +153,26 @@ fn mask_v6(addr: Ipv6Addr, bits: u32) -> Ipv6Addr {
     Ipv6Addr::from(value & (!0u128 << (128 - bits)))
 }
 
+/// A network prefix in text: `255.255.255.0/24` or `ffff:ffff:ffff::/48`.
+pub type PrefixText = InlineStr<48>;
+
 /// The stored network prefix: /24 for IPv4, /48 for IPv6, IPv4-mapped IPv6
 /// treated as IPv4.
-pub fn network_prefix(addr: IpAddr) -> String {
-    match addr {
-        IpAddr::V4(v4) => v4_prefix(v4),
+pub fn network_prefix(addr: IpAddr) -> PrefixText {
+    let mut out = PrefixText::new();
+    let _ = match addr {
+        IpAddr::V4(v4) => v4_prefix(v4, &mut out),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4_prefix(v4),
-            None => format!("{}/48", mask_v6(v6, 48)),
+            Some(v4) => v4_prefix(v4, &mut out),
+            None => write!(out, "{}/48", mask_v6(v6, 48)),
         },
-    }
+    };
+    out
 }
 
-fn v4_prefix(v4: Ipv4Addr) -> String {
+fn v4_prefix(v4: Ipv4Addr, out: &mut PrefixText) -> std::fmt::Result {
     let [a, b, c, _] = v4.octets();
-    format!("{a}.{b}.{c}.0/24")
+    write!(out, "{a}.{b}.{c}.0/24")
 }
 
 /// `DNT: 1` or `Sec-GPC: 1`: the client asked not to be tracked, so the
@@ -178,15 +188,15 @@ mod tests {
     #[test]
     fn prefixes() {
         assert_eq!(
-            network_prefix("203.0.113.77".parse().unwrap()),
+            network_prefix("203.0.113.77".parse().unwrap()).as_str(),
             "203.0.113.0/24"
         );
         assert_eq!(
-            network_prefix("2001:db8:1234:5678::1".parse().unwrap()),
+            network_prefix("2001:db8:1234:5678::1".parse().unwrap()).as_str(),
             "2001:db8:1234::/48"
         );
         assert_eq!(
-            network_prefix("::ffff:198.51.100.9".parse().unwrap()),
+            network_prefix("::ffff:198.51.100.9".parse().unwrap()).as_str(),
             "198.51.100.0/24"
         );
     }

@@ -34,9 +34,9 @@ impl UtcMillis {
         self.0.div_euclid(86_400_000)
     }
 
-    /// `2026-11-22T15:04:05.123Z`
-    pub fn rfc3339(self) -> String {
-        let mut out = String::with_capacity(24);
+    /// `2026-11-22T15:04:05.123Z`, formatted without allocating.
+    pub fn rfc3339(self) -> crate::inline_str::InlineStr<32> {
+        let mut out = crate::inline_str::InlineStr::new();
         let _ = self.write_rfc3339(&mut out);
         out
     }
@@ -68,9 +68,9 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(UtcMillis(0).rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(UtcMillis(0).rfc3339().as_str(), "1970-01-01T00:00:00.000Z");
         assert_eq!(
-            UtcMillis(1_795_363_445_123).rfc3339(),
+            UtcMillis(1_795_363_445_123).rfc3339().as_str(),
             "2026-11-22T16:04:05.123Z"
         );
         assert_eq!(UtcMillis(951_782_400_000).date(), "2000-02-29");

@@ -29,8 +29,15 @@ impl<'a> UserAgent<'a> {
             ..UserAgent::default()
         };
         let (product, version) = first_product(ua);
-        let lower_product = product.to_ascii_lowercase();
-        out.runtime = match lower_product.as_str() {
+        // Lowercased on the stack: this runs once per request.
+        let mut lower = crate::inline_str::InlineStr::<32>::new();
+        if product.len() <= 32 {
+            for c in product.chars() {
+                let _ = std::fmt::Write::write_char(&mut lower, c.to_ascii_lowercase());
+            }
+        }
+        let lower_product = lower.as_str();
+        out.runtime = match lower_product {
             "docker" => "docker",
             "containerd" => "containerd",
             "cri-o" => "cri-o",

@@ -8,7 +8,7 @@
 //! same client again, as the requests of one pull are.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use pullgate_domain::event::{self, RequestFacts};
+use pullgate_domain::event::{self, EventScratch, RequestFacts};
 use pullgate_domain::privacy::{ClientHasher, Rotation};
 use pullgate_domain::route::EndpointKind;
 use pullgate_domain::time::UtcMillis;
@@ -83,17 +83,24 @@ fn bench(c: &mut Criterion) {
     c.bench_function("event: new client (build + enrich + 2 HMAC)", |b| {
         b.iter(|| {
             i = (i + 1) % addrs.len();
-            black_box(event::build(&facts(addrs[i]), &hasher, &enricher))
+            let mut scratch = EventScratch::default();
+            let event = event::build(&facts(addrs[i]), &mut scratch, &hasher, &enricher);
+            black_box(event.client_id.is_some())
         })
     });
     c.bench_function("event: repeat client (build + enrich)", |b| {
-        b.iter(|| black_box(event::build(&facts(addrs[7]), &hasher, &enricher)))
+        b.iter(|| {
+            let mut scratch = EventScratch::default();
+            let event = event::build(&facts(addrs[7]), &mut scratch, &hasher, &enricher);
+            black_box(event.client_id.is_some())
+        })
     });
     c.bench_function("event: repeat client, serialized to JSON", |b| {
         let mut out = Vec::with_capacity(1024);
         b.iter(|| {
             out.clear();
-            let e = event::build(&facts(addrs[7]), &hasher, &enricher);
+            let mut scratch = EventScratch::default();
+            let e = event::build(&facts(addrs[7]), &mut scratch, &hasher, &enricher);
             serde_json::to_writer(&mut out, &e).unwrap();
             black_box(out.len())
         })

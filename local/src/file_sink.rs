@@ -118,19 +118,19 @@ fn shard_index() -> usize {
 }
 
 impl EventSink for FileSink {
-    fn submit(&self, event: Event) {
+    fn submit(&self, event: &Event<'_>) {
         if self.shared.closing.load(Ordering::Relaxed)
             && self.writer.lock().map(|w| w.is_none()).unwrap_or(true)
         {
-            log_for_replay(&event, "event writer stopped");
+            log_for_replay(event, "event writer stopped");
             return;
         }
         let Ok(mut buffer) = self.shared.shards[shard_index()].lock() else {
-            log_for_replay(&event, "event buffer poisoned");
+            log_for_replay(event, "event buffer poisoned");
             return;
         };
         let start = buffer.len();
-        match serde_json::to_writer(&mut *buffer, &event) {
+        match serde_json::to_writer(&mut *buffer, event) {
             Ok(()) => buffer.push(b'\n'),
             Err(error) => {
                 buffer.truncate(start);
@@ -142,7 +142,7 @@ impl EventSink for FileSink {
 
 /// An event that cannot be written goes to the log as one marked line
 /// (`pullgate replay` reads such lines back): nothing is lost silently.
-pub fn log_for_replay(event: &Event, reason: &str) {
+pub fn log_for_replay(event: &Event<'_>, reason: &str) {
     if let Ok(json) = serde_json::to_string(event) {
         log_line_for_replay(json.as_bytes(), reason);
     }
@@ -328,7 +328,7 @@ mod tests {
     use super::*;
     use std::io::BufRead;
 
-    fn read_all(dir: &Path) -> Vec<Event> {
+    fn read_all(dir: &Path) -> Vec<Event<'static>> {
         let mut events = Vec::new();
         for partition in std::fs::read_dir(dir.join("events")).unwrap() {
             for file in std::fs::read_dir(partition.unwrap().path()).unwrap() {
@@ -362,10 +362,10 @@ mod tests {
                         } else {
                             "2026-11-22"
                         };
-                        sink.submit(Event {
+                        sink.submit(&Event {
                             v: 1,
-                            time: format!("{day}T10:00:00.000Z"),
-                            request_id: format!("t{t}-r{i}"),
+                            time: format!("{day}T10:00:00.000Z").into(),
+                            request_id: format!("t{t}-r{i}").into(),
                             ..Event::default()
                         });
                     }
@@ -379,7 +379,7 @@ mod tests {
         assert_eq!((stats.events, stats.failed), (10_000, 0));
         assert!(stats.files > 2, "rotated by size: {stats:?}");
         let events = read_all(&dir);
-        let mut ids: Vec<_> = events.iter().map(|e| e.request_id.clone()).collect();
+        let mut ids: Vec<_> = events.iter().map(|e| e.request_id.to_string()).collect();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 10_000);

@@ -22,6 +22,8 @@ use pullgate_domain::decision::{self, Path, PingAnswer};
 use pullgate_domain::enrich::Enricher;
 use pullgate_domain::error::{refusals, RegistryError};
 use pullgate_domain::event::{self, RequestFacts};
+use pullgate_domain::inline_str::InlineStr;
+use std::fmt::Write as _;
 use pullgate_domain::location;
 use pullgate_domain::mapping::{is_valid_authority, HostMappings, Target};
 use pullgate_domain::privacy::ClientHasher;
@@ -114,9 +116,11 @@ impl RequestIds {
         }
     }
 
-    fn next(&self) -> String {
+    fn next(&self) -> InlineStr<48> {
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        format!("{}-{n:010x}", self.prefix)
+        let mut id = InlineStr::new();
+        let _ = write!(id, "{}-{n:010x}", self.prefix);
+        id
     }
 }
 
@@ -240,8 +244,10 @@ fn record_event(
         media_type,
         duration_us: started.elapsed().as_micros() as u64,
     };
-    events.sink.submit(event::build(
+    let mut scratch = event::EventScratch::default();
+    events.sink.submit(&event::build(
         &facts,
+        &mut scratch,
         &events.hasher,
         events.enricher.as_ref(),
     ));
