@@ -1,0 +1,239 @@
+//! [`QueryEngine`] on Apache DataFusion, over event files on disk: the local
+//! sink's `events/dt=YYYY-MM-DD/*.json.gz` (dt is a partition column, so a
+//! date range reads only its days) or any directory of event files, such as
+//! a copy of the Firehose output (`events/YYYY/MM/dd/HH/...`), where `dt` is
+//! derived from each event's time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::file_format::json::JsonFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use pullgate_report::sql::event_columns;
+use pullgate_report::{Dialect, EngineError, QueryEngine, Table, Value};
+
+/// The table name the report SQL reads locally.
+pub const EVENTS_TABLE: &str = "events";
+
+pub struct EmbeddedEngine {
+    ctx: SessionContext,
+}
+
+impl EmbeddedEngine {
+    /// Opens `data_dir` (the directory holding `events/`), or a directory of
+    /// event files in any other layout.
+    pub async fn open(data_dir: &Path) -> Result<Self, EngineError> {
+        let config = SessionConfig::new().with_information_schema(false);
+        let ctx = SessionContext::new_with_config(config);
+        let events = if data_dir.join("events").is_dir() {
+            data_dir.join("events")
+        } else {
+            data_dir.to_path_buf()
+        };
+        if !events.is_dir() {
+            return Err(EngineError::NoData(format!(
+                "{} is not a directory",
+                data_dir.display()
+            )));
+        }
+        let files = event_files(&events);
+        if files.is_empty() {
+            return Err(EngineError::NoData(format!(
+                "no event files under {} (expected events/dt=YYYY-MM-DD/*.json.gz, as `pullgate serve --data-dir` writes)",
+                events.display()
+            )));
+        }
+        let partitioned = files.iter().any(|f| {
+            f.parent()
+                .and_then(|p| p.file_name())
+                .is_some_and(|n| n.to_string_lossy().starts_with("dt="))
+        });
+        let gzip = files.first().is_some_and(|f| is_gzip(f));
+        let format = JsonFormat::default().with_file_compression_type(if gzip {
+            FileCompressionType::GZIP
+        } else {
+            FileCompressionType::UNCOMPRESSED
+        });
+        let schema = Arc::new(event_schema());
+        let err = |e: datafusion::error::DataFusionError| {
+            EngineError::Other(format!("cannot open the event files: {e}"))
+        };
+        if partitioned {
+            let url = ListingTableUrl::parse(dir_url(&events)).map_err(err)?;
+            let options = ListingOptions::new(Arc::new(format))
+                .with_file_extension(".json.gz")
+                .with_table_partition_cols(vec![("dt".to_string(), DataType::Utf8)]);
+            let config = ListingTableConfig::new(url)
+                .with_listing_options(options)
+                .with_schema(schema);
+            let table = ListingTable::try_new(config).map_err(err)?;
+            ctx.register_table(EVENTS_TABLE, Arc::new(table))
+                .map_err(err)?;
+        } else {
+            let urls = files
+                .iter()
+                .map(|f| ListingTableUrl::parse(f.to_string_lossy()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            let options = ListingOptions::new(Arc::new(format)).with_file_extension("");
+            let config = ListingTableConfig::new_with_multi_paths(urls)
+                .with_listing_options(options)
+                .with_schema(schema);
+            let table = ListingTable::try_new(config).map_err(err)?;
+            ctx.register_table("events_files", Arc::new(table))
+                .map_err(err)?;
+            ctx.sql(&format!("CREATE VIEW {EVENTS_TABLE} AS SELECT *, substr(\"time\", 1, 10) AS dt FROM events_files"))
+                .await
+                .map_err(err)?;
+        }
+        Ok(EmbeddedEngine { ctx })
+    }
+}
+
+impl QueryEngine for EmbeddedEngine {
+    fn dialect(&self) -> Dialect {
+        Dialect::DataFusion
+    }
+
+    async fn run(&self, name: &str, sql: &str) -> Result<Table, EngineError> {
+        let failed = |e: datafusion::error::DataFusionError| EngineError::Query {
+            query: name.to_string(),
+            message: e.to_string(),
+        };
+        let frame = self.ctx.sql(sql).await.map_err(failed)?;
+        let columns: Vec<String> = frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let batches = frame.collect().await.map_err(failed)?;
+        let mut rows = Vec::new();
+        for batch in &batches {
+            let cells: Vec<Vec<Value>> = batch
+                .columns()
+                .iter()
+                .map(|c| values(c.as_ref()))
+                .collect::<Result<_, _>>()
+                .map_err(failed)?;
+            for r in 0..batch.num_rows() {
+                rows.push(cells.iter().map(|c| c[r].clone()).collect());
+            }
+        }
+        Ok(Table { columns, rows })
+    }
+}
+
+/// The Arrow schema of the events, from the DDL in `infra/sql/` (the one
+/// list of columns both engines use).
+pub fn event_schema() -> Schema {
+    Schema::new(
+        event_columns()
+            .into_iter()
+            .map(|(name, ty)| {
+                let ty = match ty {
+                    "int" => DataType::Int32,
+                    "bigint" => DataType::Int64,
+                    "double" => DataType::Float64,
+                    _ => DataType::Utf8,
+                };
+                Field::new(name, ty, true)
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Integers as i64, floats as f64, everything else as text.
+fn values(array: &dyn Array) -> Result<Vec<Value>, datafusion::error::DataFusionError> {
+    let n = array.len();
+    let out = match array.data_type() {
+        t if t.is_integer() => {
+            let a = cast(array, &DataType::Int64)?;
+            let a = a.as_primitive::<Int64Type>();
+            (0..n)
+                .map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::Int(a.value(i))
+                    }
+                })
+                .collect()
+        }
+        t if t.is_floating() || matches!(t, DataType::Decimal128(..)) => {
+            let a = cast(array, &DataType::Float64)?;
+            let a = a.as_primitive::<Float64Type>();
+            (0..n)
+                .map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::Float(a.value(i))
+                    }
+                })
+                .collect()
+        }
+        _ => {
+            let a = cast(array, &DataType::Utf8)?;
+            let a = a.as_string::<i32>();
+            (0..n)
+                .map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::Text(a.value(i).to_string())
+                    }
+                })
+                .collect()
+        }
+    };
+    Ok(out)
+}
+
+/// Every finished event file under `dir` (`.part` files are being written).
+fn event_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !path.to_string_lossy().ends_with(".part")
+                && !entry.file_name().to_string_lossy().starts_with('.')
+            {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn is_gzip(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b]
+}
+
+fn dir_url(dir: &Path) -> String {
+    let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut s = abs.to_string_lossy().into_owned();
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    s
+}

@@ -1,0 +1,27 @@
+//! The port every query engine implements: run one report query.
+
+use crate::table::Table;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No event data at all where the engine looked.
+    #[error("no event data: {0}")]
+    NoData(String),
+    /// The engine refused or failed the query.
+    #[error("query {query} failed: {message}")]
+    Query { query: String, message: String },
+    /// Athena's workgroup stopped the query at its bytes-scanned cutoff.
+    #[error("query {query} was cancelled by the workgroup's scan limit ({message}); narrow the date range or raise the workgroup's BytesScannedCutoffPerQuery")]
+    ScanLimit { query: String, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Runs SQL text (already in the engine's dialect) and returns its rows.
+#[allow(async_fn_in_trait)]
+pub trait QueryEngine {
+    /// Which dialect the SQL must be rendered in for this engine.
+    fn dialect(&self) -> crate::sql::Dialect;
+    /// Runs one query; `name` is the report query's name, for errors and logs.
+    async fn run(&self, name: &str, sql: &str) -> Result<Table, EngineError>;
+}

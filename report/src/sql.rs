@@ -1,0 +1,352 @@
+//! The report SQL, kept once in `infra/sql/`, and the one small place where
+//! the dialects differ.
+//!
+//! Queries carry `{{placeholders}}`: the shared session CTEs, the events
+//! table, the date range and filters, the counting constants, and the few
+//! expressions Athena (Trino) and DataFusion spell differently
+//! ([`Dialect::expression`]). Everything else is the same text on both.
+
+/// The Athena table DDL (partition projection on `dt`).
+pub const EVENTS_TABLE_DDL: &str = include_str!("../../infra/sql/events_table.sql");
+const SESSIONS: &str = include_str!("../../infra/sql/sessions.sql");
+
+/// Requests of one client on one repository that follow each other within
+/// this many seconds belong to the same pull (a digest GET after a tag
+/// request, the platform manifest after the index).
+pub const GAP_SECONDS: u32 = 60;
+/// cri-o fetches a tag's manifest twice in one pull (cri-o#5039): a second
+/// fetch of the same tag by cri-o within this many seconds is the same pull.
+pub const CRIO_REFETCH_SECONDS: u32 = 10;
+/// A client behind at least this share of all pulls is an outlier...
+pub const OUTLIER_SHARE: f64 = 0.1;
+/// ...when there are at least this many clients to compare with.
+pub const OUTLIER_MIN_CLIENTS: u32 = 10;
+
+/// The SQL dialects the report queries are rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Athena engine v3 (Trino).
+    Athena,
+    /// The embedded engine (Apache DataFusion).
+    DataFusion,
+}
+
+impl Dialect {
+    /// The dialect table: every expression the two engines spell
+    /// differently, by placeholder name. Keep this the only such place.
+    pub fn expression(self, placeholder: &str) -> Option<&'static str> {
+        Some(match (placeholder, self) {
+            // Seconds since the epoch (double) of the event's RFC 3339 time.
+            ("epoch_seconds", Dialect::Athena) => r#"to_unixtime(from_iso8601_timestamp("time"))"#,
+            ("epoch_seconds", Dialect::DataFusion) => {
+                r#"CAST(CAST(to_timestamp_millis("time") AS BIGINT) AS DOUBLE) / 1000.0"#
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The report queries, one file each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Query {
+    Overall,
+    Series,
+    Breakdown,
+    TopPullers,
+    Orgs,
+    OrgDetail,
+}
+
+impl Query {
+    pub const ALL: [Query; 6] = [
+        Query::Overall,
+        Query::Series,
+        Query::Breakdown,
+        Query::TopPullers,
+        Query::Orgs,
+        Query::OrgDetail,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Query::Overall => "overall",
+            Query::Series => "series",
+            Query::Breakdown => "breakdown",
+            Query::TopPullers => "top_pullers",
+            Query::Orgs => "orgs",
+            Query::OrgDetail => "org_detail",
+        }
+    }
+
+    /// The query text as kept in `infra/sql/`, placeholders included.
+    pub fn template(self) -> &'static str {
+        match self {
+            Query::Overall => include_str!("../../infra/sql/overall.sql"),
+            Query::Series => include_str!("../../infra/sql/series.sql"),
+            Query::Breakdown => include_str!("../../infra/sql/breakdown.sql"),
+            Query::TopPullers => include_str!("../../infra/sql/top_pullers.sql"),
+            Query::Orgs => include_str!("../../infra/sql/orgs.sql"),
+            Query::OrgDetail => include_str!("../../infra/sql/org_detail.sql"),
+        }
+    }
+
+    /// The query in `dialect`, over `events_table`, for `params`.
+    pub fn render(self, dialect: Dialect, events_table: &str, params: &ReportParams) -> String {
+        let text = self.template().replace("{{sessions}}", SESSIONS);
+        render_placeholders(&text, |name| match name {
+            "events" => Some(events_table.to_string()),
+            "where" => Some(params.where_clause()),
+            "org_filter" => Some(match &params.org {
+                Some(org) => format!("AND org = {}", literal(org)),
+                None => String::new(),
+            }),
+            "gap_seconds" => Some(GAP_SECONDS.to_string()),
+            "crio_refetch_seconds" => Some(CRIO_REFETCH_SECONDS.to_string()),
+            "outlier_share" => Some(format!("{OUTLIER_SHARE:?}")),
+            "outlier_min_clients" => Some(OUTLIER_MIN_CLIENTS.to_string()),
+            "top" => Some(params.top.to_string()),
+            other => dialect.expression(other).map(str::to_string),
+        })
+    }
+}
+
+/// Replaces every `{{name}}`; a name nobody knows is left visible so that the
+/// engine's parser (and the tests) reject the query rather than run it wrong.
+fn render_placeholders(text: &str, value: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find("}}") {
+            Some(end) => {
+                let name = after[..end].trim();
+                match value(name) {
+                    Some(v) => out.push_str(&v),
+                    None => out.push_str(&rest[start..start + 2 + end + 2]),
+                }
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The DDL with the events bucket filled in.
+pub fn events_table_ddl(bucket: &str) -> String {
+    EVENTS_TABLE_DDL.replace("{{bucket}}", bucket)
+}
+
+/// The event columns `(name, type)` as the DDL declares them (without the
+/// `dt` partition key); the embedded engine builds its schema from these.
+pub fn event_columns() -> Vec<(&'static str, &'static str)> {
+    let Some(start) = EVENTS_TABLE_DDL.find("events (") else {
+        return Vec::new();
+    };
+    let body = &EVENTS_TABLE_DDL[start..];
+    let end = body.find("\n)").unwrap_or(body.len());
+    body[..end]
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim().trim_end_matches(',');
+            let rest = line.strip_prefix('`')?;
+            let (name, ty) = rest.split_once('`')?;
+            Some((name, ty.trim()))
+        })
+        .collect()
+}
+
+/// A SQL string literal: single quotes doubled.
+pub fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// What a report covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportParams {
+    /// First UTC day, `YYYY-MM-DD`, inclusive.
+    pub from: String,
+    /// Last UTC day, `YYYY-MM-DD`, inclusive.
+    pub to: String,
+    /// Only this repository (`name` or `host/name`).
+    pub repo: Option<String>,
+    /// Only this organization (per-organization sections).
+    pub org: Option<String>,
+    /// How many top pullers to list.
+    pub top: u32,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParamsError {
+    #[error("{0:?} is not a date (YYYY-MM-DD)")]
+    BadDate(String),
+    #[error("the range ends ({to}) before it starts ({from})")]
+    EmptyRange { from: String, to: String },
+    #[error("{0} contains control characters")]
+    BadFilter(&'static str),
+}
+
+impl ReportParams {
+    /// Checked parameters: real dates in order, filters without control
+    /// characters (they end up in SQL literals, quoted).
+    pub fn new(
+        from: &str,
+        to: &str,
+        repo: Option<String>,
+        org: Option<String>,
+    ) -> Result<Self, ParamsError> {
+        for date in [from, to] {
+            if crate::dates::parse_day(date).is_none() {
+                return Err(ParamsError::BadDate(date.to_string()));
+            }
+        }
+        if to < from {
+            return Err(ParamsError::EmptyRange {
+                from: from.into(),
+                to: to.into(),
+            });
+        }
+        if repo.as_deref().is_some_and(has_control) {
+            return Err(ParamsError::BadFilter("--repo"));
+        }
+        if org.as_deref().is_some_and(has_control) {
+            return Err(ParamsError::BadFilter("--org"));
+        }
+        Ok(ReportParams {
+            from: from.into(),
+            to: to.into(),
+            repo,
+            org,
+            top: 20,
+        })
+    }
+
+    fn where_clause(&self) -> String {
+        let mut clause = format!(
+            "dt BETWEEN {} AND {}",
+            literal(&self.from),
+            literal(&self.to)
+        );
+        if let Some(repo) = &self.repo {
+            let repo = literal(repo);
+            clause.push_str(&format!(
+                " AND (name = {repo} OR concat(host, '/', name) = {repo})"
+            ));
+        }
+        clause
+    }
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// `YYYY-MM-DD` with a plausible month and day.
+pub fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = &s[r];
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    match (digits(0..4), digits(5..7), digits(8..10)) {
+        (Some(_), Some(m), Some(d)) => (1..=12).contains(&m) && (1..=31).contains(&d),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> ReportParams {
+        ReportParams::new("2026-01-01", "2026-01-31", Some("o'brien/app".into()), None).unwrap()
+    }
+
+    #[test]
+    fn every_placeholder_is_filled_in_both_dialects() {
+        for dialect in [Dialect::Athena, Dialect::DataFusion] {
+            for q in Query::ALL {
+                let sql = q.render(dialect, "events", &params());
+                assert!(
+                    !sql.contains("{{"),
+                    "{} left a placeholder: {sql}",
+                    q.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_dialects_differ_only_where_the_table_says() {
+        for q in Query::ALL {
+            let a = q.render(Dialect::Athena, "events", &params());
+            let d = q.render(Dialect::DataFusion, "events", &params());
+            let a = a.replace(
+                Dialect::Athena.expression("epoch_seconds").unwrap(),
+                "EPOCH",
+            );
+            let d = d.replace(
+                Dialect::DataFusion.expression("epoch_seconds").unwrap(),
+                "EPOCH",
+            );
+            assert_eq!(a, d, "{}", q.name());
+        }
+    }
+
+    #[test]
+    fn filters_are_quoted() {
+        let sql = Query::Overall.render(Dialect::Athena, "events", &params());
+        assert!(sql.contains("name = 'o''brien/app'"), "{sql}");
+    }
+
+    #[test]
+    fn bad_parameters_are_refused() {
+        assert!(matches!(
+            ReportParams::new("2026-13-01", "2026-01-01", None, None),
+            Err(ParamsError::BadDate(_))
+        ));
+        assert!(matches!(
+            ReportParams::new("2026-02-01", "2026-01-01", None, None),
+            Err(ParamsError::EmptyRange { .. })
+        ));
+        assert!(matches!(
+            ReportParams::new("2026-01-01", "2026-01-02", None, Some("a\nb".into())),
+            Err(ParamsError::BadFilter(_))
+        ));
+    }
+
+    #[test]
+    fn the_ddl_lists_exactly_the_event_fields_of_docs_events_md() {
+        let docs = include_str!("../../docs/events.md");
+        let mut documented = Vec::new();
+        for line in docs.lines() {
+            let Some(first) = line.strip_prefix("| `") else {
+                continue;
+            };
+            let cell = first.split(" |").next().unwrap_or("");
+            for name in cell.split(", ") {
+                documented.push(name.trim_matches('`').to_string());
+            }
+        }
+        let declared: Vec<String> = event_columns().iter().map(|(n, _)| n.to_string()).collect();
+        let mut a = documented.clone();
+        let mut b = declared.clone();
+        a.sort();
+        b.sort();
+        assert_eq!(
+            a, b,
+            "docs/events.md fields vs infra/sql/events_table.sql columns"
+        );
+        assert_eq!(declared.len(), 32);
+    }
+}
