@@ -3,6 +3,7 @@
 
 mod idle;
 mod logging;
+mod map;
 mod refresh;
 mod replay;
 mod serve;
@@ -35,6 +36,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Fetch the cloud and CI providers' published IP ranges into a directory.
     RefreshRanges(refresh::RefreshArgs),
+    /// Add, remove, list, show, import or export mappings (DynamoDB table or local file).
+    Map(map::MapArgs),
     /// Check a mapping file and print what it maps.
     CheckMappings {
         /// Mapping file (TOML).
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::CheckMappings { file } => serve::check_mappings(&file),
         Command::Replay(args) => replay::run(args),
         Command::RefreshRanges(args) => refresh::run(args),
+        Command::Map(args) => map::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -33,6 +33,20 @@ impl Mode {
     }
 }
 
+impl std::str::FromStr for Mode {
+    type Err = MappingError;
+
+    /// The names the mapping file uses (store items and `pullgate map` too).
+    fn from_str(text: &str) -> Result<Self, MappingError> {
+        match text {
+            "redirect" => Ok(Mode::Redirect),
+            "proxy" => Ok(Mode::Proxy),
+            "auto" => Ok(Mode::Auto),
+            other => Err(MappingError::Mode(other.to_string())),
+        }
+    }
+}
+
 /// A registry endpoint: scheme + authority, e.g. `https://registry-1.docker.io`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registry {
@@ -88,6 +102,8 @@ pub enum MappingError {
     Upstream(String),
     #[error("invalid http upstream {0:?}: expected an http(s):// base URL")]
     HttpUpstream(String),
+    #[error("invalid mode {0:?}: expected redirect, proxy or auto")]
+    Mode(String),
     #[error("invalid kind {0:?}: expected oci or http")]
     Kind(String),
     #[error("mapping {0} is defined twice")]
@@ -372,19 +388,24 @@ impl MappingTable {
 
     /// Parses the TOML mapping file (`[[mappings]]` entries).
     pub fn from_toml(text: &str) -> Result<Self, MappingError> {
-        #[derive(Deserialize)]
-        struct File {
-            #[serde(default)]
-            mappings: Vec<MappingSpec>,
-        }
-        let file: File = toml::from_str(text).map_err(|e| MappingError::File(e.to_string()))?;
-        let mappings = file
-            .mappings
+        let mappings = specs_from_toml(text)?
             .into_iter()
             .map(MappingSpec::validate)
             .collect::<Result<Vec<_>, _>>()?;
         MappingTable::new(mappings)
     }
+}
+
+/// The entries of a TOML mapping file as written, before validation
+/// (`pullgate map` edits files entry by entry).
+pub fn specs_from_toml(text: &str) -> Result<Vec<MappingSpec>, MappingError> {
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(default)]
+        mappings: Vec<MappingSpec>,
+    }
+    let file: File = toml::from_str(text).map_err(|e| MappingError::File(e.to_string()))?;
+    Ok(file.mappings)
 }
 
 fn same_kind(a: &Target, b: &Target) -> bool {

@@ -1,0 +1,326 @@
+//! The mapping table in DynamoDB (aws-sdk-dynamodb).
+//!
+//! One item per mapping, keyed by host (partition key) and public name
+//! prefix (sort key); a host's mappings are read with one Query, so unknown
+//! names under a known host never cost a read. DynamoDB refuses empty key
+//! strings, so the whole-host prefix ("" in the mapping file) is stored as
+//! `name = "/"` (never a valid repository name, so it cannot collide).
+//!
+//! Item attributes (see the README for an `aws dynamodb put-item` example):
+//! `host` S, `name` S, `upstream` S, and optional `mode` S (redirect | proxy |
+//! auto), `kind` S (oci | http), `fallback` S, `down` BOOL, `rewrite_index`
+//! BOOL. Other attributes are ignored. Items are checked with the same
+//! validation as the mapping file; an invalid item is logged and skipped, so
+//! one bad item cannot take a host down.
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::AttributeValue;
+use pullgate_domain::mapping::{HostMappings, Mapping, MappingSpec, Mode};
+use pullgate_domain::store::{MappingSource, StoreError};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The sort key of the whole-host mapping (`name = ""` in files).
+pub const WHOLE_HOST_NAME: &str = "/";
+
+type Item = HashMap<String, AttributeValue>;
+
+pub struct DynamoMappings {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    #[error("mapping {0} already exists (use --replace to overwrite it)")]
+    Exists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn store_error<E: std::error::Error + 'static>(error: E) -> StoreError {
+    StoreError(DisplayErrorContext(error).to_string())
+}
+
+/// The sort key for a public name prefix.
+pub fn sort_key(name: &str) -> &str {
+    if name.is_empty() {
+        WHOLE_HOST_NAME
+    } else {
+        name
+    }
+}
+
+fn string(item: &Item, key: &str) -> Option<String> {
+    item.get(key).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn boolean(item: &Item, key: &str) -> Option<bool> {
+    item.get(key).and_then(|v| v.as_bool().ok()).copied()
+}
+
+/// An item as an operator's mapping entry (not yet validated).
+pub fn spec_from_item(item: &Item) -> Result<MappingSpec, String> {
+    let host = string(item, "host").ok_or("item has no string attribute host")?;
+    let name = string(item, "name").ok_or("item has no string attribute name")?;
+    let upstream = string(item, "upstream").ok_or("item has no string attribute upstream")?;
+    let mode = match string(item, "mode") {
+        Some(text) => text.parse::<Mode>().map_err(|e| e.to_string())?,
+        None => Mode::default(),
+    };
+    Ok(MappingSpec {
+        host,
+        name: if name == WHOLE_HOST_NAME {
+            String::new()
+        } else {
+            name
+        },
+        upstream,
+        mode,
+        kind: string(item, "kind"),
+        fallback: string(item, "fallback"),
+        down: boolean(item, "down").unwrap_or(false),
+        rewrite_index: boolean(item, "rewrite_index").unwrap_or(true),
+    })
+}
+
+/// A validated mapping's entry as an item (host lowercased, name trimmed:
+/// the canonical form, so key lookups match what the gateway reads).
+pub fn item_from_spec(spec: &MappingSpec, mapping: &Mapping) -> Item {
+    let mut item = Item::new();
+    item.insert("host".into(), AttributeValue::S(mapping.host.clone()));
+    item.insert(
+        "name".into(),
+        AttributeValue::S(sort_key(&mapping.name).to_string()),
+    );
+    item.insert(
+        "upstream".into(),
+        AttributeValue::S(spec.upstream.trim().to_string()),
+    );
+    item.insert(
+        "mode".into(),
+        AttributeValue::S(mapping.mode.as_str().to_string()),
+    );
+    if let Some(kind) = &spec.kind {
+        item.insert("kind".into(), AttributeValue::S(kind.clone()));
+    }
+    if let Some(fallback) = &spec.fallback {
+        item.insert("fallback".into(), AttributeValue::S(fallback.trim().into()));
+    }
+    if spec.down {
+        item.insert("down".into(), AttributeValue::Bool(true));
+    }
+    if !spec.rewrite_index {
+        item.insert("rewrite_index".into(), AttributeValue::Bool(false));
+    }
+    item
+}
+
+impl DynamoMappings {
+    pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        DynamoMappings {
+            client: aws_sdk_dynamodb::Client::new(config),
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Every item of one host (paginated Query).
+    pub async fn host_items(&self, host: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#h = :h")
+                .expression_attribute_names("#h", "host")
+                .expression_attribute_values(":h", AttributeValue::S(host.to_string()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            items.extend(page.items().iter().cloned());
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Every item of the table (paginated Scan; `pullgate map list/export`).
+    pub async fn all_items(&self) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            items.extend(page.items().iter().cloned());
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    pub async fn get(&self, host: &str, name: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("host", AttributeValue::S(host.to_string()))
+            .key("name", AttributeValue::S(sort_key(name).to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(out.item().cloned())
+    }
+
+    /// Writes a validated mapping; refuses to overwrite unless `replace`.
+    pub async fn put(
+        &self,
+        spec: &MappingSpec,
+        mapping: &Mapping,
+        replace: bool,
+    ) -> Result<(), PutError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item_from_spec(spec, mapping)));
+        if !replace {
+            request = request.condition_expression("attribute_not_exists(#h)");
+            request = request.expression_attribute_names("#h", "host");
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(PutError::Exists(mapping.id()))
+            }
+            Err(error) => Err(PutError::Store(store_error(error))),
+        }
+    }
+
+    /// Deletes one mapping; `Ok(false)` when there was none.
+    pub async fn delete(&self, host: &str, name: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("host", AttributeValue::S(host.to_string()))
+            .key("name", AttributeValue::S(sort_key(name).to_string()))
+            .condition_expression("attribute_exists(#h)")
+            .expression_attribute_names("#h", "host")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    /// One host's mappings from its items; invalid items are skipped.
+    fn host_mappings(host: &str, items: &[Item]) -> Option<Arc<HostMappings>> {
+        let mappings: Vec<Mapping> = items
+            .iter()
+            .filter_map(|item| match spec_from_item(item).map(|s| s.validate()) {
+                Ok(Ok(mapping)) => Some(mapping),
+                Ok(Err(error)) => {
+                    tracing::error!(host, %error, "invalid mapping item skipped");
+                    None
+                }
+                Err(error) => {
+                    tracing::error!(host, %error, "invalid mapping item skipped");
+                    None
+                }
+            })
+            .collect();
+        (!mappings.is_empty()).then(|| Arc::new(HostMappings::new(mappings)))
+    }
+}
+
+impl MappingSource for DynamoMappings {
+    /// The Host header's mappings: exact `host:port` first, then the host
+    /// without its port (as the mapping file lookup does).
+    async fn host(&self, host_header: &str) -> Result<Option<Arc<HostMappings>>, StoreError> {
+        let host = host_header.to_ascii_lowercase();
+        let items = self.host_items(&host).await?;
+        if let Some(found) = Self::host_mappings(&host, &items) {
+            return Ok(Some(found));
+        }
+        match host.rsplit_once(':') {
+            Some((bare, port))
+                if !bare.is_empty()
+                    && !bare.ends_with(':')
+                    && port.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                let items = self.host_items(bare).await?;
+                Ok(Self::host_mappings(bare, &items))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_round_trip_through_specs() {
+        let spec = MappingSpec {
+            host: "Images.Acme.dev".into(),
+            name: "".into(),
+            upstream: "docker.io/acme".into(),
+            mode: Mode::Redirect,
+            kind: None,
+            fallback: Some("ghcr.io/acme".into()),
+            down: true,
+            rewrite_index: true,
+        };
+        let mapping = spec.clone().validate().unwrap();
+        let item = item_from_spec(&spec, &mapping);
+        assert_eq!(item["name"].as_s().unwrap(), "/");
+        assert_eq!(item["host"].as_s().unwrap(), "images.acme.dev");
+        let back = spec_from_item(&item).unwrap();
+        assert_eq!(back.name, "");
+        assert_eq!(back.clone().validate().unwrap(), mapping);
+    }
+
+    #[test]
+    fn bad_items_say_why() {
+        let mut item = Item::new();
+        item.insert("host".into(), AttributeValue::S("h".into()));
+        assert!(spec_from_item(&item).unwrap_err().contains("name"));
+        item.insert("name".into(), AttributeValue::S("app".into()));
+        item.insert("upstream".into(), AttributeValue::S("ghcr.io/a".into()));
+        item.insert("mode".into(), AttributeValue::S("yolo".into()));
+        assert!(spec_from_item(&item).unwrap_err().contains("invalid mode"));
+        item.insert("mode".into(), AttributeValue::S("proxy".into()));
+        item.insert("upstream".into(), AttributeValue::S("ftp://x".into()));
+        let err = spec_from_item(&item).unwrap().validate().unwrap_err();
+        assert!(err.to_string().contains("invalid upstream"));
+    }
+}
