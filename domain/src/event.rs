@@ -188,8 +188,14 @@ pub fn build<'a>(
         status: facts.status,
         mode: text(facts.mode),
         media_type: text(facts.media_type),
-        client_id: scratch.ids.as_ref().map(|ids| Cow::Borrowed(ids.client_id.as_str())),
-        network_id: scratch.ids.as_ref().map(|ids| Cow::Borrowed(ids.network_id.as_str())),
+        client_id: scratch
+            .ids
+            .as_ref()
+            .map(|ids| Cow::Borrowed(ids.client_id.as_str())),
+        network_id: scratch
+            .ids
+            .as_ref()
+            .map(|ids| Cow::Borrowed(ids.network_id.as_str())),
         prefix: known_addr.then(|| Cow::Borrowed(scratch.prefix.as_str())),
         asn: network.asn,
         as_org: shared(&network.as_org),

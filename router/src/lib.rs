@@ -23,14 +23,15 @@ use pullgate_domain::enrich::Enricher;
 use pullgate_domain::error::{refusals, RegistryError};
 use pullgate_domain::event::{self, RequestFacts};
 use pullgate_domain::inline_str::InlineStr;
-use std::fmt::Write as _;
 use pullgate_domain::location;
-use pullgate_domain::mapping::{is_valid_authority, HostMappings, Target};
+use pullgate_domain::mapping::{is_valid_authority, HostMappings, Mapping, Target};
 use pullgate_domain::privacy::ClientHasher;
 use pullgate_domain::route::{self, EndpointKind, Method, Route};
 use pullgate_domain::sink::EventSink;
 use pullgate_domain::store::MappingSource;
 use pullgate_domain::time::UtcMillis;
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,28 +154,26 @@ pub fn router<S: MappingSource>(gateway: Gateway<S>) -> axum::Router {
     }))
 }
 
-/// What one request was, for the access log and the event. The owned
-/// parts are filled only when events are on (`capture`).
+/// What one request was, for the access log and the event: borrowed from
+/// the request and from the host's mappings, so it costs nothing to keep.
 #[derive(Debug, Default)]
-struct Trace {
-    capture: bool,
+struct Trace<'t> {
     kind: Option<EndpointKind>,
     taken: Option<Path>,
-    mapping: Option<String>,
-    name: Option<String>,
-    upstream: Option<String>,
-    upstream_name: Option<String>,
-    reference: Option<String>,
+    mapping: Option<&'t Mapping>,
+    name: Option<&'t str>,
+    upstream: Option<&'t str>,
+    upstream_name: Option<Cow<'t, str>>,
+    reference: Option<&'t str>,
 }
 
 async fn handle<S: MappingSource>(gateway: &Gateway<S>, request: Request<Body>) -> Response<Body> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let mut trace = Trace {
-        capture: gateway.events.is_some(),
-        ..Trace::default()
-    };
-    let response = match serve(gateway, &parts, body, &mut trace).await {
+    // The host's mappings outlive `serve` so the trace can borrow from them.
+    let mut mappings = None;
+    let mut trace = Trace::default();
+    let response = match serve(gateway, &parts, body, &mut mappings, &mut trace).await {
         Ok(response) => response,
         Err(error) => reply::error(&error),
     };
@@ -204,7 +203,7 @@ fn header_str(headers: &http::HeaderMap, name: header::HeaderName) -> Option<&st
 fn record_event(
     events: &Events,
     parts: &http::request::Parts,
-    trace: &Trace,
+    trace: &Trace<'_>,
     response: &Response<Body>,
     user_agent: &str,
     started: Instant,
@@ -224,6 +223,7 @@ fn record_event(
     let media_type = (relayed && trace.taken == Some(Path::Proxy))
         .then(|| header_str(response.headers(), header::CONTENT_TYPE))
         .flatten();
+    let mapping_id = trace.mapping.map(Mapping::id);
     let facts = RequestFacts {
         time: UtcMillis::now(),
         request_id,
@@ -234,11 +234,11 @@ fn record_event(
         dnt: header_str(&parts.headers, header::DNT),
         gpc: parts.headers.get("sec-gpc").and_then(|v| v.to_str().ok()),
         kind: trace.kind,
-        mapping: trace.mapping.as_deref(),
-        name: trace.name.as_deref(),
-        upstream: trace.upstream.as_deref(),
+        mapping: mapping_id.as_deref(),
+        name: trace.name,
+        upstream: trace.upstream,
         upstream_name: trace.upstream_name.as_deref(),
-        reference: trace.reference.as_deref(),
+        reference: trace.reference,
         status: response.status().as_u16(),
         mode: trace.taken.map(Path::as_str),
         media_type,
@@ -269,7 +269,7 @@ impl std::fmt::Display for OptionalAddr<'_> {
 pub(crate) struct HostContext<'a> {
     /// The Host header as the client sent it (validated): realms use it.
     pub(crate) name: &'a str,
-    pub(crate) mappings: Arc<HostMappings>,
+    pub(crate) mappings: &'a HostMappings,
     scheme: &'static str,
 }
 
@@ -281,11 +281,12 @@ impl HostContext<'_> {
     }
 }
 
-async fn serve<S: MappingSource>(
+async fn serve<'t, S: MappingSource>(
     gateway: &Gateway<S>,
-    parts: &http::request::Parts,
+    parts: &'t http::request::Parts,
     body: Body,
-    trace: &mut Trace,
+    held_mappings: &'t mut Option<Arc<HostMappings>>,
+    trace: &mut Trace<'t>,
 ) -> Result<Response<Body>, RegistryError> {
     let header_bytes: usize = parts
         .headers
@@ -315,6 +316,7 @@ async fn serve<S: MappingSource>(
             refusals::UPSTREAM_UNAVAILABLE
         })?
         .ok_or(refusals::HOST_UNKNOWN)?;
+    let mappings: &'t HostMappings = held_mappings.insert(mappings);
     let host = HostContext {
         name: host_name,
         scheme: gateway.config.public_scheme,
@@ -329,7 +331,7 @@ async fn serve<S: MappingSource>(
     );
 
     match &route {
-        Route::Ping => Ok(match decision::ping(&host.mappings, client) {
+        Route::Ping => Ok(match decision::ping(host.mappings, client) {
             PingAnswer::RedirectTo(base) => {
                 trace.taken = Some(Path::Redirect);
                 reply::redirect(&location::ping(base))
@@ -360,11 +362,9 @@ async fn serve<S: MappingSource>(
                 return Err(refusals::NOT_FOUND);
             };
             let target = location::file(base, matched.rest);
-            if trace.capture {
-                trace.mapping = Some(matched.mapping.id());
-                trace.name = Some(path.to_string());
-                trace.upstream = Some(base.clone());
-            }
+            trace.mapping = Some(matched.mapping);
+            trace.name = Some(path);
+            trace.upstream = Some(base);
             let is_index = matched.rest == "index.yaml" || matched.rest.ends_with("/index.yaml");
             if *rewrite_index && is_index && !base.contains("{path}") && method == Method::Get {
                 trace.taken = Some(Path::Proxy);
@@ -384,24 +384,23 @@ async fn serve<S: MappingSource>(
         | Route::Tags { name, .. }
         | Route::Referrers { name, .. } => {
             let matched = host.mappings.lookup(name).ok_or(refusals::NAME_UNKNOWN)?;
-            let upstream = matched.upstream().ok_or(refusals::NAME_UNKNOWN)?;
+            let upstream = matched
+                .mapping
+                .active_upstream()
+                .ok_or(refusals::NAME_UNKNOWN)?;
             let repository = upstream.repository_for(matched.rest);
             let base = upstream.registry.base.as_str();
             let target = registry_url(&route, base, &repository).ok_or(refusals::NAME_UNKNOWN)?;
-            if trace.capture {
-                trace.mapping = Some(matched.mapping.id());
-                trace.name = Some(name.to_string());
-                trace.upstream = Some(base.to_string());
-                trace.upstream_name = Some(repository.to_string());
-                trace.reference = match &route {
-                    Route::Manifest { reference, .. } => Some(reference.as_str().to_string()),
-                    Route::Blob { digest, .. } | Route::Referrers { digest, .. } => {
-                        Some(digest.to_string())
-                    }
-                    _ => None,
-                };
-            }
-            let taken = decision::path_for(&host.mappings, matched.mapping, client);
+            trace.mapping = Some(matched.mapping);
+            trace.name = Some(name);
+            trace.upstream = Some(base);
+            trace.upstream_name = Some(repository.clone());
+            trace.reference = match &route {
+                Route::Manifest { reference, .. } => Some(reference.as_str()),
+                Route::Blob { digest, .. } | Route::Referrers { digest, .. } => Some(digest),
+                _ => None,
+            };
+            let taken = decision::path_for(host.mappings, matched.mapping, client);
             trace.taken = Some(taken);
             match taken {
                 Path::Redirect => Ok(reply::redirect(&target)),
