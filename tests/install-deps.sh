@@ -46,4 +46,19 @@ if ! .venv/bin/python -c "import pytest, jwt, cryptography" 2>/dev/null \
     .venv/bin/pip install -q -r tests/e2e/requirements.txt
     cp tests/e2e/requirements.txt .venv/.requirements.txt
 fi
+
+# AWS deployment checks (tests/aws-checks.sh): SAM CLI, cargo-lambda and
+# zig from PyPI, in their own venv under .venv (the SAM CLI's pins conflict
+# with the e2e harness's), and the aarch64 target for the arm64 bootstrap.
+sam_tools="aws-sam-cli==1.170.0 cargo-lambda==1.9.2 ziglang==0.13.0.post1"
+if [ ! -x .venv/sam/bin/sam ] || [ "$(cat .venv/sam/.requirements 2>/dev/null)" != "$sam_tools" ]; then
+    python3 -m venv .venv/sam
+    # shellcheck disable=SC2086
+    .venv/sam/bin/pip install -q $sam_tools
+    echo "$sam_tools" > .venv/sam/.requirements
+fi
+if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+    rustup target add aarch64-unknown-linux-gnu \
+        || echo "aarch64 Rust target unavailable: the AWS checks build x86_64 instead"
+fi
 echo "test dependencies ready"

@@ -20,9 +20,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "unit, table and property tests"
 cargo test --workspace --locked
 
+step "AWS template: cfn-lint, sam validate --lint, sam build (offline)"
+bash tests/aws-checks.sh
+
 step "building pullgate for the end-to-end matrix"
 cargo build --locked -p pullgate-cli --bin pullgate
 export PULLGATE_BIN="$PWD/target/debug/pullgate"
+cargo build --locked -p gateway
+export PULLGATE_GATEWAY_BIN="$PWD/target/debug/gateway"
 
 step "end-to-end matrix (real distribution registry, real clients)"
 .venv/bin/python -m pytest tests/e2e -ra "$@"

@@ -86,6 +86,8 @@ pub struct FlushReport {
 pub struct FirehoseSink<P> {
     api: P,
     pending: Mutex<Vec<Vec<u8>>>,
+    /// When the oldest pending line was queued (for `due`).
+    oldest: Mutex<Option<std::time::Instant>>,
     backoff: Duration,
 }
 
@@ -94,6 +96,7 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
         FirehoseSink {
             api,
             pending: Mutex::new(Vec::new()),
+            oldest: Mutex::new(None),
             backoff: Duration::from_millis(100),
         }
     }
@@ -110,12 +113,35 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
             line.push(b'\n');
         }
         if let Ok(mut pending) = self.pending.lock() {
+            if pending.is_empty() {
+                if let Ok(mut oldest) = self.oldest.lock() {
+                    *oldest = Some(std::time::Instant::now());
+                }
+            }
             pending.push(line);
         }
     }
 
     pub fn pending(&self) -> usize {
         self.pending.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Whether a flush is due: the oldest pending event has waited
+    /// `max_age`, or a full batch is waiting. With `max_age` zero, whenever
+    /// anything is pending.
+    pub fn due(&self, max_age: Duration) -> bool {
+        let pending = self.pending();
+        if pending == 0 {
+            return false;
+        }
+        let waited = self
+            .oldest
+            .lock()
+            .ok()
+            .and_then(|o| *o)
+            .map(|t| t.elapsed())
+            .unwrap_or(Duration::MAX);
+        waited >= max_age || pending >= MAX_BATCH_RECORDS
     }
 
     /// Sends everything queued. Never fails: what cannot be delivered is
@@ -125,6 +151,9 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
             Ok(mut pending) => std::mem::take(&mut *pending),
             Err(_) => return FlushReport::default(),
         };
+        if let Ok(mut oldest) = self.oldest.lock() {
+            *oldest = None;
+        }
         let mut report = FlushReport {
             events: lines.len(),
             ..FlushReport::default()

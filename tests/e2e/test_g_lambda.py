@@ -162,6 +162,24 @@ def test_every_sample_event_through_the_handler_and_events_to_s3(tmp_path, aws):
     assert manifest.get("client_id"), "client id hashed with the key from Secrets Manager"
 
 
+def test_batched_events_are_flushed_on_shutdown(tmp_path, aws):
+    """With a flush age, a warm gateway holds events; Lambda's SIGTERM before
+    it shuts the environment down sends them."""
+    moto, relay = aws
+    fn = Function(str(tmp_path), moto, relay.url, PULLGATE_FLUSH_MAX_AGE_MS="600000")
+    try:
+        manifest = load_event("manifest-get")
+        for _ in range(3):
+            assert fn.invoke(manifest)["statusCode"] == 307
+        fn.api.wait_extensions_idle()
+        assert moto.delivered_events() == [], "held until the flush age or shutdown"
+        assert fn.proc.stop() == 0  # SIGTERM, as Lambda sends at shutdown
+    finally:
+        fn.stop()
+    events = moto.delivered_events()
+    assert [e["request_id"] for e in events] == ["manifest-get-0001"] * 3, events
+
+
 def test_warm_gateway_answers_from_cache_while_dynamodb_is_down(tmp_path, aws):
     moto, relay = aws
     fn = Function(str(tmp_path), moto, relay.url, PULLGATE_MAPPING_TTL_SECS="1",

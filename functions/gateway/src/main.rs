@@ -15,7 +15,11 @@
 //! PULLGATE_FIREHOSE_STREAM (events off when unset), PULLGATE_CLIENT_ID_SECRET
 //! (Secrets Manager id of the HMAC key; required with events),
 //! PULLGATE_CLIENT_ID_ROTATION (day | month | never), PULLGATE_MAPPING_TTL_SECS,
-//! PULLGATE_NEGATIVE_TTL_SECS, PULLGATE_STORE_TIMEOUT_MS.
+//! PULLGATE_NEGATIVE_TTL_SECS, PULLGATE_STORE_TIMEOUT_MS,
+//! PULLGATE_FLUSH_MAX_AGE_MS (0, the default: flush after every response;
+//! more: events of several requests share a Firehose record and a call,
+//! cheaper, at the price of holding them in a frozen environment until the
+//! next request after that age or the SIGTERM flush).
 
 use anyhow::Context as _;
 use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
@@ -90,17 +94,19 @@ fn cache_settings() -> anyhow::Result<CacheSettings> {
     })
 }
 
-/// Waits for the handler to finish each request, then flushes the sink.
+/// Waits for the handler to finish each request, then flushes the sink
+/// when a flush is due (`max_age` zero: after every response).
 struct FlushAfterResponse {
     sink: Arc<Sink>,
     done: Mutex<UnboundedReceiver<()>>,
+    max_age: Duration,
 }
 
 impl FlushAfterResponse {
     async fn on_event(&self, event: LambdaEvent) -> Result<(), lambda_extension::Error> {
         if let NextEvent::Invoke(_) = event.next {
             // None: the handler side is gone, nothing more will come.
-            if self.done.lock().await.recv().await.is_some() {
+            if self.done.lock().await.recv().await.is_some() && self.sink.due(self.max_age) {
                 let report = self.sink.flush().await;
                 if report.undelivered > 0 || report.retried_records > 0 {
                     tracing::warn!(?report, "event flush incomplete");
@@ -185,6 +191,11 @@ async fn main() -> Result<(), lambda_http::Error> {
             let flusher = Arc::new(FlushAfterResponse {
                 sink,
                 done: Mutex::new(receiver),
+                max_age: env_duration(
+                    "PULLGATE_FLUSH_MAX_AGE_MS",
+                    Duration::ZERO,
+                    Duration::from_millis,
+                )?,
             });
             // Extensions register before the runtime asks for its first
             // event (that ends the Init phase).
