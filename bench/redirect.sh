@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Redirect throughput, side by side in one run: pullgate against nginx doing
 # the same 307 on loopback (both with an access log to a file), pullgate
-# with events on and off. Prints requests/s, p50, p99 and the ratios.
-# Not a test: numbers go to the README.
+# with events on and off. Prints requests/s, p50, p99, the server's CPU
+# time per request (user + system, all its threads and processes: a figure
+# that other load on the machine disturbs far less than requests/s) and
+# the ratios. Not a test: numbers go to the README.
 #
 #   bench/redirect.sh            # 3 rounds x 10 s, 64 connections
 #   DURATION=20 ROUNDS=5 CONNECTIONS=128 bench/redirect.sh
@@ -78,17 +80,41 @@ for port in "$port_nginx" "$port_events_off" "$port_events_on"; do
         || { echo "port $port answered: $loc" >&2; exit 1; }
 done
 
-declare -A rps p50 p99
+# CPU time (clock ticks) used so far by a server: all threads of a
+# process, or nginx's master and workers.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$@"; do
+        [ -r "/proc/$pid/stat" ] || continue
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+nginx_master=$(cat "$work/nginx.pid")
+server_pids() {
+    case $1 in
+        0) echo "$nginx_master" $(pgrep -P "$nginx_master") ;;
+        1) echo "${pids[0]}" ;;
+        2) echo "${pids[1]}" ;;
+    esac
+}
+hz=$(getconf CLK_TCK)
+
+declare -A rps p50 p99 cpu
 names=("nginx" "pullgate (events off)" "pullgate (events on)")
 ports=("$port_nginx" "$port_events_off" "$port_events_on")
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms/,"",v); print v } else { sub(/s$/,"",v); print v*1000 } }'; }
 for round in $(seq "$ROUNDS"); do
     for i in 0 1 2; do
+        before=$(cpu_ticks $(server_pids "$i"))
         out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:${ports[$i]}$PATH_")
+        after=$(cpu_ticks $(server_pids "$i"))
+        requests=$(awk '/requests in/ {print $1}' <<<"$out")
+        cpu[$i,$round]=$(awk -v t=$((after - before)) -v n="$requests" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
         rps[$i,$round]=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
         p50[$i,$round]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
         p99[$i,$round]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-        echo "round $round ${names[$i]}: ${rps[$i,$round]} req/s" >&2
+        echo "round $round ${names[$i]}: ${rps[$i,$round]} req/s, ${cpu[$i,$round]} us CPU/request" >&2
     done
 done
 
@@ -97,18 +123,24 @@ echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "$(nginx -v 2>&1), $("$PULLGATE_BIN" --version), wrk -t$THREADS -c$CONNECTIONS, $ROUNDS rounds x ${DURATION}s (median)"
 echo
-echo "| server | requests/s | p50 ms | p99 ms |"
-echo "| --- | ---: | ---: | ---: |"
-declare -A med
+echo "| server | requests/s | p50 ms | p99 ms | server CPU µs/request |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+declare -A med medcpu
 for i in 0 1 2; do
-    r=(); a=(); b=()
-    for round in $(seq "$ROUNDS"); do r+=("${rps[$i,$round]}"); a+=("${p50[$i,$round]}"); b+=("${p99[$i,$round]}"); done
+    r=(); a=(); b=(); c=()
+    for round in $(seq "$ROUNDS"); do
+        r+=("${rps[$i,$round]}"); a+=("${p50[$i,$round]}"); b+=("${p99[$i,$round]}"); c+=("${cpu[$i,$round]}")
+    done
     med[$i]=$(median "${r[@]}")
-    printf '| %s | %.0f | %s | %s |\n' "${names[$i]}" "${med[$i]}" "$(median "${a[@]}")" "$(median "${b[@]}")"
+    medcpu[$i]=$(median "${c[@]}")
+    printf '| %s | %.0f | %s | %s | %s |\n' "${names[$i]}" "${med[$i]}" "$(median "${a[@]}")" "$(median "${b[@]}")" "${medcpu[$i]}"
 done
 echo
 awk -v n="${med[0]}" -v off="${med[1]}" -v on="${med[2]}" 'BEGIN {
     printf "pullgate (events off) / nginx: %.2f\n", off / n
     printf "pullgate (events on)  / nginx: %.2f\n", on / n
     printf "events on / events off:        %.2f\n", on / off
+}'
+awk -v n="${medcpu[0]}" -v off="${medcpu[1]}" -v on="${medcpu[2]}" 'BEGIN {
+    printf "CPU per request, events on / off: %.2f (events cost %.2f us); pullgate (events off) / nginx: %.2f\n", on / off, on - off, off / n
 }'
