@@ -79,7 +79,8 @@ mod tests {
     #[test]
     fn holds_what_fits_and_refuses_the_rest() {
         let mut s = InlineStr::<8>::new();
-        write!(s, "{}-{}", 12, "ab").unwrap();
+        let n = 12;
+        write!(s, "{n}-ab").unwrap();
         assert_eq!(s.as_str(), "12-ab");
         assert!(s.write_str("toolong").is_err());
         assert_eq!(&*s, "12-ab");

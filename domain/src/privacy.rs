@@ -35,11 +35,29 @@ impl std::str::FromStr for Rotation {
 
 const ID_CACHE_ENTRIES: usize = 8192;
 
-type IdCacheKey = (usize, IpAddr, u64, i64);
+/// One cached pair of ids, with everything it was computed from: a hit is
+/// verified against the full key, so a crafted hash collision can never
+/// hand one client another's id.
+struct CachedIds {
+    hasher: usize,
+    addr: IpAddr,
+    day_number: i64,
+    user_agent: Box<str>,
+    ids: ClientIds,
+}
+
+/// Per-thread: a client's requests arrive on one connection, so on one
+/// worker thread. Randomly keyed hashing, so collisions cannot be planned.
+struct IdCache {
+    keys: std::hash::RandomState,
+    entries: std::collections::HashMap<u64, CachedIds>,
+}
 
 thread_local! {
-    static ID_CACHE: std::cell::RefCell<std::collections::HashMap<IdCacheKey, ClientIds>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static ID_CACHE: std::cell::RefCell<IdCache> = std::cell::RefCell::new(IdCache {
+        keys: std::hash::RandomState::new(),
+        entries: std::collections::HashMap::new(),
+    });
 }
 
 pub struct ClientHasher {
@@ -71,25 +89,34 @@ impl ClientHasher {
     /// several requests per pull: its ids come from a per-thread cache
     /// after the first (two HMACs are most of an event's cost).
     pub fn ids(&self, addr: IpAddr, user_agent: &str, day_number: i64) -> ClientIds {
-        use std::hash::{Hash, Hasher};
-        let mut ua_hash = std::collections::hash_map::DefaultHasher::new();
-        user_agent.hash(&mut ua_hash);
-        let key = (
-            self as *const Self as usize,
-            addr,
-            ua_hash.finish(),
-            day_number,
-        );
+        use std::hash::BuildHasher;
+        let hasher = self as *const Self as usize;
         ID_CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
-            if let Some(ids) = cache.get(&key) {
-                return *ids;
+            let key = cache.keys.hash_one((hasher, addr, day_number, user_agent));
+            if let Some(hit) = cache.entries.get(&key) {
+                if hit.hasher == hasher
+                    && hit.addr == addr
+                    && hit.day_number == day_number
+                    && *hit.user_agent == *user_agent
+                {
+                    return hit.ids;
+                }
             }
-            if cache.len() >= ID_CACHE_ENTRIES {
-                cache.clear();
+            if cache.entries.len() >= ID_CACHE_ENTRIES {
+                cache.entries.clear();
             }
             let ids = self.compute(addr, user_agent, day_number);
-            cache.insert(key, ids);
+            cache.entries.insert(
+                key,
+                CachedIds {
+                    hasher,
+                    addr,
+                    day_number,
+                    user_agent: user_agent.into(),
+                    ids,
+                },
+            );
             ids
         })
     }

@@ -117,10 +117,20 @@ impl RequestIds {
         }
     }
 
+    /// `prefix-counter`, the counter as 10 hex digits (more as needed),
+    /// written by hand: this runs once per request.
     fn next(&self) -> InlineStr<48> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut digits = [b'0'; 16];
+        for (i, digit) in digits.iter_mut().rev().enumerate() {
+            *digit = HEX[((n >> (4 * i)) & 0xf) as usize];
+        }
+        let width = (16 - n.leading_zeros() as usize / 4).max(10);
         let mut id = InlineStr::new();
-        let _ = write!(id, "{}-{n:010x}", self.prefix);
+        let _ = id.write_str(&self.prefix);
+        let _ = id.write_str("-");
+        let _ = id.write_str(std::str::from_utf8(&digits[16 - width..]).unwrap_or("0"));
         id
     }
 }
@@ -438,4 +448,21 @@ fn registry_url(route: &Route<'_>, base: &str, repository: &str) -> Option<Strin
         } => location::referrers(base, repository, digest, artifact_type.as_deref()),
         Route::Ping | Route::Token | Route::File { .. } => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestIds;
+
+    #[test]
+    fn request_ids_are_prefix_and_ten_or_more_hex_digits() {
+        let ids = RequestIds::new();
+        let first = ids.next();
+        let (prefix, counter) = first.split_once('-').unwrap();
+        assert_eq!((prefix.len(), counter), (12, "0000000000"));
+        assert!(ids.next().ends_with("-0000000001"));
+        ids.next
+            .store(0xabc_def0_1234, std::sync::atomic::Ordering::Relaxed);
+        assert!(ids.next().ends_with("-abcdef01234"));
+    }
 }
