@@ -159,6 +159,26 @@ fn cases() -> Vec<Case> {
             steps: vec![(0, "GET", "manifest", "1.0", 401)],
             expect: (0, 0, 0, 0, false),
         },
+        // Redirect mode against a token upstream: the client's first HEAD is
+        // refused by the upstream, it authenticates there and asks again.
+        Case {
+            repo: "auth-retry",
+            runtime: "containerd",
+            steps: vec![
+                m(0, "HEAD", "1.0"),
+                m(0, "HEAD", "1.0"),
+                m(1, "GET", A),
+                m(1, "GET", B),
+            ],
+            expect: (1, 1, 0, 0, false),
+        },
+        // A deployment checking twice, minutes apart: two checks.
+        Case {
+            repo: "checked-twice",
+            runtime: "containerd",
+            steps: vec![m(0, "HEAD", "1.0"), m(300, "HEAD", "1.0")],
+            expect: (0, 0, 2, 0, false),
+        },
         // Tag requests for two tags: two pulls.
         Case {
             repo: "two-tags",

@@ -1,8 +1,10 @@
 -- Pulls by repository, tag, runtime, runtime version, platform, country,
--- organization kind and CI provider (one grouping set each).
+-- organization kind and CI provider (one grouping set each), and by
+-- repository and runtime together (which clients pull what).
 WITH {{sessions}}
 SELECT
   CASE
+    WHEN repository_ IS NOT NULL AND runtime_ IS NOT NULL THEN 'repository_runtime'
     WHEN repository_ IS NOT NULL THEN 'repository'
     WHEN tag_ IS NOT NULL THEN 'tag'
     WHEN runtime_ IS NOT NULL THEN 'runtime'
@@ -12,7 +14,10 @@ SELECT
     WHEN org_kind_ IS NOT NULL THEN 'org_kind'
     ELSE 'ci'
   END AS dimension,
-  COALESCE(repository_, tag_, runtime_, runtime_version_, platform_, country_, org_kind_, ci_) AS value,
+  CASE
+    WHEN repository_ IS NOT NULL AND runtime_ IS NOT NULL THEN concat(repository_, ' ', runtime_)
+    ELSE COALESCE(repository_, tag_, runtime_, runtime_version_, platform_, country_, org_kind_, ci_)
+  END AS value,
   SUM(pulls) AS pulls,
   SUM(usage_pulls) AS usage_pulls,
   SUM(update_checks) AS update_checks,
@@ -30,5 +35,5 @@ FROM (
     COALESCE(ci, 'none') AS ci_
   FROM sessions
 ) s
-GROUP BY GROUPING SETS ((repository_), (tag_), (runtime_), (runtime_version_), (platform_), (country_), (org_kind_), (ci_))
+GROUP BY GROUPING SETS ((repository_), (repository_, runtime_), (tag_), (runtime_), (runtime_version_), (platform_), (country_), (org_kind_), (ci_))
 ORDER BY dimension, pulls DESC, value

@@ -35,12 +35,17 @@ seq AS (
 ),
 -- A request opens a session when it is a manifest request by tag (every tag
 -- request is a new pull or check: a client that pulls twice pulled twice),
--- except cri-o's second fetch of the same tag moments later; or a manifest
--- request by digest that does not follow another request of the client on
--- this repository within {{gap_seconds}} s (a pull by digest).
+-- except
+--  * a HEAD by tag that repeats the client's previous request on this
+--    repository moments later: the same request again after authenticating
+--    at the upstream (redirect mode: the upstream's 401 is not ours to see);
+--  * cri-o's second fetch of the same tag moments later (cri-o#5039);
+-- or a manifest request by digest that does not follow another request of
+-- the client on this repository within {{gap_seconds}} s (a pull by digest).
 marked AS (
   SELECT seq.*,
     CASE
+      WHEN step = 0 AND method = 'HEAD' AND prev_same_t IS NOT NULL AND prev_t = prev_same_t AND t - prev_t <= {{retry_seconds}} THEN 0
       WHEN step = 0 AND NOT (runtime = 'cri-o' AND prev_same_t IS NOT NULL AND t - prev_same_t <= {{crio_refetch_seconds}}) THEN 1
       WHEN step = 1 AND (prev_t IS NULL OR t - prev_t > {{gap_seconds}}) THEN 1
       ELSE 0

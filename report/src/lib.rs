@@ -13,6 +13,6 @@ pub mod sql;
 pub mod table;
 
 pub use engine::{EngineError, QueryEngine};
-pub use model::{build_report, Report};
+pub use model::{build_report, build_sections, Report};
 pub use sql::{Dialect, Query, ReportParams};
 pub use table::{Table, Value};

@@ -138,13 +138,25 @@ pub async fn build_report<E: QueryEngine>(
     events_table: &str,
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<Report, EngineError> {
+    build_sections(engine, params, events_table, &Query::ALL, progress).await
+}
+
+/// Like [`build_report`], running only `queries` (the sections of the others
+/// stay empty): the overall part or the per-organization part alone.
+pub async fn build_sections<E: QueryEngine>(
+    engine: &E,
+    params: &ReportParams,
+    events_table: &str,
+    queries: &[Query],
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<Report, EngineError> {
     let mut tables = BTreeMap::new();
-    for (i, q) in Query::ALL.iter().enumerate() {
-        progress(i, Query::ALL.len(), q.name());
+    for (i, q) in queries.iter().enumerate() {
+        progress(i, queries.len(), q.name());
         let sql = q.render(engine.dialect(), events_table, params);
         tables.insert(q.name(), engine.run(q.name(), &sql).await?);
     }
-    progress(Query::ALL.len(), Query::ALL.len(), "done");
+    progress(queries.len(), queries.len(), "done");
     Ok(assemble(params, &tables))
 }
 
@@ -294,6 +306,6 @@ impl Report {
 
     /// True when the range held no pull and no update check.
     pub fn is_empty(&self) -> bool {
-        self.totals.pulls == 0 && self.totals.update_checks == 0
+        self.totals.pulls == 0 && self.totals.update_checks == 0 && self.organizations.is_empty()
     }
 }

@@ -17,6 +17,9 @@ pub const GAP_SECONDS: u32 = 60;
 /// cri-o fetches a tag's manifest twice in one pull (cri-o#5039): a second
 /// fetch of the same tag by cri-o within this many seconds is the same pull.
 pub const CRIO_REFETCH_SECONDS: u32 = 10;
+/// A HEAD by tag repeated within this many seconds, with nothing between,
+/// is one request retried after authenticating at the upstream.
+pub const RETRY_SECONDS: u32 = 10;
 /// A client behind at least this share of all pulls is an outlier...
 pub const OUTLIER_SHARE: f64 = 0.1;
 /// ...when there are at least this many clients to compare with.
@@ -29,6 +32,8 @@ pub enum Dialect {
     Athena,
     /// The embedded engine (Apache DataFusion).
     DataFusion,
+    /// DuckDB, the benchmark's yardstick (bench/report.sh).
+    DuckDb,
 }
 
 impl Dialect {
@@ -41,6 +46,7 @@ impl Dialect {
             ("epoch_seconds", Dialect::DataFusion) => {
                 r#"CAST(CAST(to_timestamp_millis("time") AS BIGINT) AS DOUBLE) / 1000.0"#
             }
+            ("epoch_seconds", Dialect::DuckDb) => r#"epoch_ms(CAST("time" AS TIMESTAMP)) / 1000.0"#,
             _ => return None,
         })
     }
@@ -58,6 +64,15 @@ pub enum Query {
 }
 
 impl Query {
+    /// The queries of the overall report.
+    pub const OVERALL: [Query; 4] = [
+        Query::Overall,
+        Query::Series,
+        Query::Breakdown,
+        Query::TopPullers,
+    ];
+    /// The queries of the per-organization sections.
+    pub const ORGS: [Query; 2] = [Query::Orgs, Query::OrgDetail];
     pub const ALL: [Query; 6] = [
         Query::Overall,
         Query::Series,
@@ -102,6 +117,7 @@ impl Query {
             }),
             "gap_seconds" => Some(GAP_SECONDS.to_string()),
             "crio_refetch_seconds" => Some(CRIO_REFETCH_SECONDS.to_string()),
+            "retry_seconds" => Some(RETRY_SECONDS.to_string()),
             "outlier_share" => Some(format!("{OUTLIER_SHARE:?}")),
             "outlier_min_clients" => Some(OUTLIER_MIN_CLIENTS.to_string()),
             "top" => Some(params.top.to_string()),

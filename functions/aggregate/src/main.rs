@@ -1,0 +1,114 @@
+//! The report Lambda, run on a schedule (EventBridge): the report SQL of
+//! `infra/sql/` on Athena, the reports to S3 as JSON, CSV and HTML under
+//! `reports/<YYYY-MM-DD>/` (the day it ran), one set per organization under
+//! `orgs/`. This binary only wires the Athena engine and the S3 store.
+//!
+//! Environment:
+//! - `ATHENA_WORKGROUP` (required): the workgroup the queries run in; it sets
+//!   the query result location and the bytes-scanned cutoff per query.
+//! - `GLUE_DATABASE` (default `pullgate`) and `EVENTS_TABLE` (default
+//!   `events`): the table of `infra/sql/events_table.sql`.
+//! - `REPORTS_BUCKET` (required): where `reports/` is written.
+//! - `REPORT_DAYS` (default 30): the range, ending today (UTC).
+//! - `ATHENA_OUTPUT_LOCATION` (optional, `s3://...`): only when the workgroup
+//!   sets no result location.
+//!
+//! The event may override the range: `{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}`.
+
+use anyhow::{bail, Context as _};
+use lambda_runtime::{service_fn, LambdaEvent};
+use pullgate_report::{build_report, dates, ReportParams};
+use pullgate_report_aws::athena::AthenaEngine;
+use pullgate_report_aws::s3_reports::S3Reports;
+use serde_json::{json, Value};
+
+struct Settings {
+    workgroup: String,
+    database: String,
+    table: String,
+    bucket: String,
+    days: i64,
+    output_location: Option<String>,
+}
+
+fn settings() -> anyhow::Result<Settings> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    Ok(Settings {
+        workgroup: var("ATHENA_WORKGROUP").context("ATHENA_WORKGROUP is not set")?,
+        database: var("GLUE_DATABASE").unwrap_or_else(|| "pullgate".into()),
+        table: var("EVENTS_TABLE").unwrap_or_else(|| "events".into()),
+        bucket: var("REPORTS_BUCKET").context("REPORTS_BUCKET is not set")?,
+        days: match var("REPORT_DAYS") {
+            Some(d) => d
+                .parse()
+                .ok()
+                .filter(|d| *d >= 1)
+                .context("REPORT_DAYS must be a positive number of days")?,
+            None => 30,
+        },
+        output_location: var("ATHENA_OUTPUT_LOCATION"),
+    })
+}
+
+async fn handle(
+    event: LambdaEvent<Value>,
+    settings: &Settings,
+    config: &aws_config::SdkConfig,
+) -> anyhow::Result<Value> {
+    let today = dates::today();
+    let field = |name: &str| {
+        event
+            .payload
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let (from, to) = match (field("from"), field("to")) {
+        (Some(from), Some(to)) => (from, to),
+        (None, None) => (
+            dates::format_day(today - settings.days + 1),
+            dates::format_day(today),
+        ),
+        _ => bail!("the event must give both \"from\" and \"to\", or neither"),
+    };
+    let params = ReportParams::new(&from, &to, None, None)?;
+    let engine = AthenaEngine::new(
+        config,
+        &settings.workgroup,
+        &settings.database,
+        settings.output_location.clone(),
+    );
+    let table = format!("{}.{}", settings.database, settings.table);
+    let report = build_report(&engine, &params, &table, &mut |done, total, query| {
+        tracing::info!(done, total, query, "report progress");
+    })
+    .await?;
+    let keys = S3Reports::new(config, &settings.bucket)
+        .store(&dates::format_day(today), &report)
+        .await?;
+    tracing::info!(from = %from, to = %to, pulls = report.totals.pulls, organizations = report.organizations.len(), files = keys.len(), "reports written");
+    Ok(
+        json!({ "from": from, "to": to, "pulls": report.totals.pulls, "organizations": report.organizations.len(), "keys": keys }),
+    )
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_target(false)
+        .without_time()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let settings = settings()?;
+    let config = aws_config::load_from_env().await;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let (settings, config) = (&settings, &config);
+        async move {
+            handle(event, settings, config)
+                .await
+                .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
+        }
+    }))
+    .await
+}
