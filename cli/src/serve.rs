@@ -7,10 +7,10 @@ use anyhow::Context;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use pullgate_domain::enrich::{Enricher, NoEnrichment};
+use pullgate_domain::enrich::Enricher;
 use pullgate_domain::mapping::{MappingTable, Target};
 use pullgate_domain::privacy::{ClientHasher, Rotation};
-use pullgate_enrich::FileEnricher;
+use pullgate_enrich::EnrichmentFiles;
 use pullgate_local::file_sink::{FileSink, FileSinkConfig};
 use pullgate_router::{ClientAddr, Events, Gateway, GatewayConfig};
 use std::net::SocketAddr;
@@ -235,38 +235,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// Enrichment from the files given; without any, events carry no AS,
 /// country or organization (everything else works).
 fn enricher(args: &ServeArgs) -> anyhow::Result<Arc<dyn Enricher>> {
-    if args.ip_asn.is_empty()
-        && args.ip_country.is_empty()
-        && args.cloud_ranges.is_empty()
-        && args.ip_mmdb.is_empty()
-        && args.org_overrides.is_none()
-    {
-        return Ok(Arc::new(NoEnrichment));
+    let files = EnrichmentFiles {
+        asn_csv: args.ip_asn.clone(),
+        country_csv: args.ip_country.clone(),
+        mmdb: args.ip_mmdb.clone(),
+        provider_ranges: args.cloud_ranges.clone(),
+        overrides: args.org_overrides.clone(),
+    };
+    let (enricher, stats) = files.load()?;
+    if !files.is_empty() {
+        tracing::info!(
+            ranges = stats.ranges,
+            mib = stats.memory_bytes / (1024 * 1024),
+            millis = stats.millis,
+            "enrichment data loaded"
+        );
     }
-    let started = std::time::Instant::now();
-    let mut files = FileEnricher::new();
-    for path in &args.ip_asn {
-        files.load_asn_csv(path)?;
-    }
-    for path in &args.ip_country {
-        files.load_country_csv(path)?;
-    }
-    for path in &args.ip_mmdb {
-        files.load_mmdb(path)?;
-    }
-    for path in &args.cloud_ranges {
-        files.load_provider_ranges(path)?;
-    }
-    if let Some(path) = &args.org_overrides {
-        files.load_overrides(path)?;
-    }
-    tracing::info!(
-        ranges = files.ranges(),
-        mib = files.memory_bytes() / (1024 * 1024),
-        millis = started.elapsed().as_millis() as u64,
-        "enrichment data loaded"
-    );
-    Ok(Arc::new(files))
+    Ok(enricher)
 }
 
 /// The client-id key: given, or random and kept in the data directory.

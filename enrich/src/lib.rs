@@ -4,10 +4,12 @@
 //! Lookups are binary searches over sorted ranges: no allocation, no I/O.
 
 mod classify;
+mod files;
 mod mmdb;
 mod providers;
 mod ranges;
 
+pub use files::{EnrichmentFiles, LoadStats};
 use pullgate_domain::enrich::{Enricher, NetworkInfo, OrgKind};
 use ranges::{RangeSet, Strings};
 use serde::Deserialize;
