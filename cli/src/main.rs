@@ -1,11 +1,13 @@
 //! `pullgate`: the command-line entry point. It only wires adapters to the
 //! domain and the router.
 
+mod generate;
 mod idle;
 mod logging;
 mod map;
 mod refresh;
 mod replay;
+mod report;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +40,10 @@ enum Command {
     RefreshRanges(refresh::RefreshArgs),
     /// Add, remove, list, show, import or export mappings (DynamoDB table or local file).
     Map(map::MapArgs),
+    /// Adoption report over local event files, or Athena with --athena.
+    Report(Box<report::ReportArgs>),
+    /// Write synthetic events (realistic mixes) for demos and benchmarks.
+    Generate(generate::GenerateArgs),
     /// Check a mapping file and print what it maps.
     CheckMappings {
         /// Mapping file (TOML).
@@ -52,6 +58,8 @@ fn main() -> ExitCode {
         Command::CheckMappings { file } => serve::check_mappings(&file),
         Command::Replay(args) => replay::run(args),
         Command::RefreshRanges(args) => refresh::run(args),
+        Command::Report(args) => report::run(*args),
+        Command::Generate(args) => generate::run(args),
         Command::Map(args) => map::run(args),
     };
     match result {
