@@ -62,6 +62,12 @@ class Env:
         # Clients that pulled through pullgate (the event test checks each
         # shows up with its runtime).
         self.pulled_with = {"skopeo"}
+        # Every pull a client completed through pullgate, as
+        # (client, host, name, tag, multi, "pull" | "check"): the report test
+        # (test_c_report.py) counts them back from the events. A pull of an
+        # image the client kept from its previous pull only checks the tag.
+        self.pulls = []
+        self.kept = set()
 
     def close(self):
         for client in self.clients.values():
@@ -183,6 +189,7 @@ def _start(e: Env):
     e.data_dir = f"{tmp}/pullgate-data"
     e.access_log = f"{tmp}/access.log"
     binary = _build_pullgate()
+    e.pullgate_bin = binary
     e.pullgate = procs.Proc("pullgate", [
         binary, "serve", "--config", f"{tmp}/mappings.toml", "--listen", f"127.0.0.1:{pullgate_port}",
         "--data-dir", e.data_dir, "--access-log", e.access_log, "--client-id-key", "e2e-test-key",
@@ -200,11 +207,29 @@ def _start(e: Env):
     e.clients["podman"] = clients.Podman(work)
     e.clients["buildah"] = clients.Buildah(work)
     e.clients["ctr"] = clients.Ctr(work)
+    for name, client in e.clients.items():
+        _record_pulls(e, name, client)
     try:
         e.clients["docker"] = clients.Docker(work)
+        _record_pulls(e, "docker", e.clients["docker"])
     except clients.DockerUnavailable as error:
         e.docker_error = str(error).strip()
         DOCKER_BANNER.append(f"dockerd cannot start on this machine, docker is NOT in the matrix: {e.docker_error}")
+
+
+def _record_pulls(e: Env, name: str, client):
+    pull = client.pull
+
+    def recorded(ref, multi, creds, **options):
+        digest = pull(ref, multi, creds, **options)
+        host, rest = ref.split("/", 1)
+        repo, tag = rest.rsplit(":", 1)
+        kind = "check" if (name, ref) in e.kept else "pull"
+        (e.kept.add if options.get("keep") else e.kept.discard)((name, ref))
+        e.pulls.append((name, host, repo, tag, multi, kind))
+        return digest
+
+    client.pull = recorded
 
 
 DOCKER_BANNER = []

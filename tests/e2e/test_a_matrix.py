@@ -111,6 +111,19 @@ def test_pull(env, upstream, mode, naming, image, client_name, creds):
     )
 
 
+@pytest.mark.parametrize("upstream,mode", [("noauth", "proxy"), ("token", "redirect")])
+def test_repeat_pull_of_an_image_the_client_has(env, upstream, mode):
+    """containerd resolves the tag (HEAD) and, holding the content, fetches
+    nothing more: an update check, which the report counts as one
+    (test_c_report.py). Against a token upstream in redirect mode the first
+    HEAD is refused upstream and repeated: still one check."""
+    host = env.hosts[(upstream, mode, "unchanged")]
+    ctr = client_for(env, "ctr")
+    pushed = env.pushed[(upstream, "app", "multi")]
+    assert ctr.pull(f"{host}/app:multi", multi=True, creds=False, keep=True) == pushed
+    assert ctr.pull(f"{host}/app:multi", multi=True, creds=False) == pushed
+
+
 @pytest.mark.parametrize("mode", ["proxy", "auto"])
 def test_private_repository_needs_the_credentials(env, mode):
     """The credentials rows prove something only if anonymous pulls of

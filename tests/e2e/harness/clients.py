@@ -128,7 +128,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     def _ctr(self, *args):
         return ["ctr", "--address", self.socket, "--namespace", "pullgate-e2e", *args]
 
-    def pull(self, ref, multi, creds):
+    def pull(self, ref, multi, creds, keep=False):
+        """keep: leave the image and its content in place, so that the next
+        pull of it finds everything and only resolves the tag."""
         argv = self._ctr("images", "pull", "--plain-http", "--snapshotter", "native")
         if creds:
             argv += ["--user", ":".join(CREDS)]
@@ -139,8 +141,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             cols = line.split()
             if cols and cols[0] == ref:
                 digest = next(c for c in cols if c.startswith("sha256:"))
-        procs.run(self._ctr("images", "rm", ref), check=False)
-        procs.run(self._ctr("content", "prune", "references"), check=False)
+        if not keep:
+            procs.run(self._ctr("images", "rm", ref), check=False)
+            procs.run(self._ctr("content", "prune", "references"), check=False)
         return digest
 
     def stop(self):
