@@ -491,7 +491,7 @@ fn write_day(
         );
         let mut in_file = 0u64;
         while in_file < per_file && written < budget {
-            let (c, mut ms) = match (written % 4 == 0).then(|| polls.next()).flatten() {
+            let (c, mut ms) = match written.is_multiple_of(4).then(|| polls.next()).flatten() {
                 Some((at, i)) => (pollers[i], at.min(86_399_000)),
                 None => (world.pick(&mut rng), rng.below(86_400_000)),
             };

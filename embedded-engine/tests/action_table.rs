@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use pullgate_embedded_engine::{EmbeddedEngine, EVENTS_TABLE};
 use pullgate_report::{build_report, Report, ReportParams};
@@ -28,13 +28,7 @@ struct Case {
 }
 
 fn m(t: u32, method: &'static str, reference: &'static str) -> Step {
-    (
-        t,
-        method,
-        "manifest",
-        reference,
-        if method == "HEAD" { 200 } else { 200 },
-    )
+    (t, method, "manifest", reference, 200)
 }
 
 fn cases() -> Vec<Case> {
@@ -196,7 +190,7 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn write_events(dir: &PathBuf, day: &str, lines: &[String]) {
+fn write_events(dir: &Path, day: &str, lines: &[String]) {
     let part = dir.join("events").join(format!("dt={day}"));
     std::fs::create_dir_all(&part).unwrap();
     let file = std::fs::File::create(part.join("pullgate-1-1-0.json.gz")).unwrap();
@@ -228,7 +222,7 @@ fn event(n: usize, client: &str, repo: &str, runtime: &str, at: u32, step: Step)
     .to_string()
 }
 
-async fn report(dir: &PathBuf) -> Report {
+async fn report(dir: &Path) -> Report {
     let engine = EmbeddedEngine::open(dir).await.unwrap();
     let params = ReportParams::new("2026-01-01", "2026-01-31", None, None).unwrap();
     build_report(&engine, &params, EVENTS_TABLE, &mut |_, _, _| {})
