@@ -208,10 +208,9 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
 
 impl<P: RecordBatchPut + 'static> EventSink for FirehoseSink<P> {
     fn submit(&self, event: &Event<'_>) {
-        match serde_json::to_vec(event) {
-            Ok(line) => self.submit_line(line),
-            Err(error) => tracing::error!(%error, "event not serializable"),
-        }
+        let mut line = Vec::with_capacity(768);
+        event.write_json(&mut line);
+        self.submit_line(line);
     }
 }
 

@@ -129,14 +129,8 @@ impl EventSink for FileSink {
             log_for_replay(event, "event buffer poisoned");
             return;
         };
-        let start = buffer.len();
-        match serde_json::to_writer(&mut *buffer, event) {
-            Ok(()) => buffer.push(b'\n'),
-            Err(error) => {
-                buffer.truncate(start);
-                tracing::error!(%error, "event not serializable");
-            }
-        }
+        event.write_json(&mut buffer);
+        buffer.push(b'\n');
     }
 }
 
