@@ -5,7 +5,7 @@
 # Architecture parameter where the aarch64 Rust target cannot be
 # installed). `sam build` runs without network: in an empty network
 # namespace where `unshare` allows one, otherwise with every proxy pointed
-# at a closed port and cargo offline. Prints the zipped bootstrap size.
+# at a closed port and cargo offline. Prints each zipped bootstrap's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,13 +32,14 @@ if unshare -n true 2>/dev/null; then
 fi
 "${offline[@]}" sam build --parameter-overrides "Architecture=$arch"
 
-bootstrap=.aws-sam/build/GatewayFunction/bootstrap
-file "$bootstrap"
-case "$arch" in
-    arm64) file "$bootstrap" | grep -q aarch64 ;;
-    x86_64) file "$bootstrap" | grep -q x86-64 ;;
-esac
-zipped=$(.venv/bin/python - "$bootstrap" <<'PY'
+for function in .aws-sam/build/*Function; do
+    bootstrap="$function/bootstrap"
+    file "$bootstrap"
+    case "$arch" in
+        arm64) file "$bootstrap" | grep -q aarch64 ;;
+        x86_64) file "$bootstrap" | grep -q x86-64 ;;
+    esac
+    zipped=$(.venv/bin/python - "$bootstrap" <<'PY'
 import io, sys, zipfile
 buf = io.BytesIO()
 with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
@@ -46,8 +47,9 @@ with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
 print(len(buf.getvalue()))
 PY
 )
-echo "gateway bootstrap ($arch): $(stat -c %s "$bootstrap") bytes, zipped $zipped bytes"
-if [ "$zipped" -gt $((10 * 1024 * 1024)) ]; then
-    echo "zipped bootstrap over the 10 MB target" >&2
-    exit 1
-fi
+    echo "$(basename "$function") bootstrap ($arch): $(stat -c %s "$bootstrap") bytes, zipped $zipped bytes"
+    if [ "$zipped" -gt $((10 * 1024 * 1024)) ]; then
+        echo "zipped bootstrap over the 10 MB target" >&2
+        exit 1
+    fi
+done

@@ -99,7 +99,13 @@ class LambdaApi:
                     return self._send(202, b'{"status":"OK"}')
                 self._send(404, b'{"error":"not found"}')
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                # The function going away mid-request (stopped, killed) is
+                # expected here, not worth a traceback.
+                pass
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
