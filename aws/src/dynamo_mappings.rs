@@ -210,7 +210,7 @@ impl DynamoMappings {
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                Err(PutError::Exists(mapping.id()))
+                Err(PutError::Exists(mapping.id().to_string()))
             }
             Err(error) => Err(PutError::Store(store_error(error))),
         }

@@ -90,6 +90,8 @@ pub struct Mapping {
     pub mode: Mode,
     /// Primary marked down by the operator: the fallback serves instead.
     pub down: bool,
+    /// "host/name", formatted once: every event names it.
+    id: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -118,12 +120,8 @@ pub enum MappingError {
 
 impl Mapping {
     /// "host/name", the mapping's identity in logs and events.
-    pub fn id(&self) -> String {
-        if self.name.is_empty() {
-            self.host.clone()
-        } else {
-            format!("{}/{}", self.host, self.name)
-        }
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The upstream that serves now: the fallback while the primary is down.
@@ -348,7 +346,7 @@ impl MappingTable {
                 .iter()
                 .any(|o| o.name == m.name && same_kind(&o.target, &m.target))
             {
-                return Err(MappingError::Duplicate(m.id()));
+                return Err(MappingError::Duplicate(m.id().to_string()));
             }
             list.push(m);
         }
@@ -470,19 +468,25 @@ impl MappingSpec {
             }
             other => return Err(MappingError::Kind(other.to_string())),
         };
+        let id = if name.is_empty() {
+            host.clone()
+        } else {
+            format!("{host}/{name}")
+        };
         let mapping = Mapping {
             host,
             name,
             target,
             mode: self.mode,
             down: self.down,
+            id,
         };
         match &mapping.target {
             Target::Http { .. } if self.fallback.is_some() => {
-                Err(MappingError::FallbackOnHttp(mapping.id()))
+                Err(MappingError::FallbackOnHttp(mapping.id().to_string()))
             }
             Target::Oci { fallback: None, .. } if mapping.down => {
-                Err(MappingError::DownWithoutFallback(mapping.id()))
+                Err(MappingError::DownWithoutFallback(mapping.id().to_string()))
             }
             _ => Ok(mapping),
         }

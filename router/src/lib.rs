@@ -233,7 +233,6 @@ fn record_event(
     let media_type = (relayed && trace.taken == Some(Path::Proxy))
         .then(|| header_str(response.headers(), header::CONTENT_TYPE))
         .flatten();
-    let mapping_id = trace.mapping.map(Mapping::id);
     let facts = RequestFacts {
         time: UtcMillis::now(),
         request_id,
@@ -244,7 +243,7 @@ fn record_event(
         dnt: header_str(&parts.headers, header::DNT),
         gpc: parts.headers.get("sec-gpc").and_then(|v| v.to_str().ok()),
         kind: trace.kind,
-        mapping: mapping_id.as_deref(),
+        mapping: trace.mapping.map(Mapping::id),
         name: trace.name,
         upstream: trace.upstream,
         upstream_name: trace.upstream_name.as_deref(),

@@ -20,10 +20,8 @@ const MAX_SMALL_BODY: usize = 4 * 1024 * 1024;
 /// Helm index files of big repositories reach tens of MiB.
 const MAX_INDEX_BODY: usize = 64 * 1024 * 1024;
 
-/// Request headers relayed upstream. Accept comes as several lines and must
-/// be forwarded line by line: merged, registries refuse OCI manifests.
-const FORWARDED_REQUEST_HEADERS: [HeaderName; 5] = [
-    header::ACCEPT,
+/// Request headers relayed upstream as received (Accept apart, below).
+const FORWARDED_REQUEST_HEADERS: [HeaderName; 4] = [
     header::USER_AGENT,
     header::IF_NONE_MATCH,
     header::RANGE,
@@ -58,6 +56,20 @@ pub struct Call<'a> {
 
 fn request_headers(parts: &Parts) -> HeaderMap {
     let mut headers = HeaderMap::new();
+    // Accept goes upstream one media type per line: merged into one line,
+    // registries refuse OCI manifests, and API Gateway merges the lines a
+    // client sent into one comma-separated value before we see them.
+    for value in parts.headers.get_all(header::ACCEPT) {
+        let Ok(text) = value.to_str() else {
+            headers.append(header::ACCEPT, value.clone());
+            continue;
+        };
+        for media_type in text.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+            if let Ok(line) = HeaderValue::from_str(media_type) {
+                headers.append(header::ACCEPT, line);
+            }
+        }
+    }
     for name in FORWARDED_REQUEST_HEADERS {
         for value in parts.headers.get_all(&name) {
             headers.append(name.clone(), value.clone());
@@ -345,5 +357,37 @@ mod tests {
         );
         assert_eq!(absolute_location("https://r", "//evil/x"), None);
         assert_eq!(absolute_location("https://r", "javascript:x"), None);
+    }
+
+    #[test]
+    fn accept_goes_upstream_one_media_type_per_line() {
+        let request = http::Request::builder()
+            .header(header::ACCEPT, "application/vnd.oci.image.index.v1+json")
+            .header(
+                header::ACCEPT,
+                "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json,",
+            )
+            .header(header::USER_AGENT, "containers/5.23.1")
+            .body(())
+            .unwrap();
+        let (parts, ()) = request.into_parts();
+        let headers = request_headers(&parts);
+        let lines: Vec<_> = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "application/vnd.oci.image.index.v1+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json",
+                "application/vnd.oci.image.manifest.v1+json",
+            ]
+        );
+        assert_eq!(
+            headers.get(header::USER_AGENT).unwrap(),
+            "containers/5.23.1"
+        );
     }
 }
