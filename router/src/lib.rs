@@ -199,7 +199,7 @@ async fn handle<S: MappingSource>(gateway: &Gateway<S>, request: Request<Body>) 
         status = response.status().as_u16(),
         kind = trace.kind.map(EndpointKind::as_str).unwrap_or("-"),
         taken = trace.taken.map(Path::as_str).unwrap_or("-"),
-        client = %OptionalAddr(parts.extensions.get::<ClientAddr>()),
+        client = %ClientPrefix(parts.extensions.get::<ClientAddr>()),
         ua = event::truncate(ua, 160),
         micros = started.elapsed().as_micros() as u64,
     );
@@ -262,13 +262,15 @@ fn record_event(
     ));
 }
 
-/// Displays the client address without allocating, "-" when unknown.
-struct OptionalAddr<'a>(Option<&'a ClientAddr>);
+/// The client in access lines: its network prefix (/24, /48), as events
+/// keep it, never the address (logs are storage too: CloudWatch keeps the
+/// Lambda's); "-" when unknown. No allocation.
+struct ClientPrefix<'a>(Option<&'a ClientAddr>);
 
-impl std::fmt::Display for OptionalAddr<'_> {
+impl std::fmt::Display for ClientPrefix<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
-            Some(addr) => addr.0.fmt(f),
+            Some(addr) => f.write_str(&pullgate_domain::privacy::network_prefix(addr.0)),
             None => f.write_str("-"),
         }
     }

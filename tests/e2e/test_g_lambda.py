@@ -180,6 +180,30 @@ def test_batched_events_are_flushed_on_shutdown(tmp_path, aws):
     assert [e["request_id"] for e in events] == ["manifest-get-0001"] * 3, events
 
 
+def test_events_are_enriched_from_files_in_a_layer(tmp_path, aws):
+    """In AWS the enrichment files come from a layer (under /opt), named by
+    PULLGATE_IP_MMDB & co: here the real ip-location-db country database
+    from npm, and clients at Google's public resolver addresses."""
+    mmdb = os.path.join(ROOT, ".cache", "ip-location-db", "country-mmdb", "geo-whois-asn-country.mmdb")
+    assert os.path.exists(mmdb), "ip-location-db MMDB missing: run tests/install-deps.sh"
+    moto, relay = aws
+    fn = Function(str(tmp_path), moto, relay.url, PULLGATE_IP_MMDB=mmdb)
+    try:
+        for n, source in enumerate(("8.8.8.8", "2001:4860:4860::8888")):
+            payload = load_event("manifest-get")
+            payload["requestContext"]["http"]["sourceIp"] = source
+            payload["requestContext"]["requestId"] = f"enriched-{n}"
+            assert fn.invoke(payload)["statusCode"] == 307
+        fn.api.wait_extensions_idle()
+    finally:
+        fn.stop()
+    events = {e["request_id"]: e for e in moto.delivered_events()}
+    for n, (source, prefix) in enumerate((("8.8.8.8", "8.8.8.0/24"), ("2001:4860:4860::8888", "2001:4860:4860::/48"))):
+        event = events[f"enriched-{n}"]
+        assert (event.get("country"), event.get("prefix")) == ("US", prefix), event
+        assert source not in json.dumps(event), event
+
+
 def test_warm_gateway_answers_from_cache_while_dynamodb_is_down(tmp_path, aws):
     moto, relay = aws
     fn = Function(str(tmp_path), moto, relay.url, PULLGATE_MAPPING_TTL_SECS="1",

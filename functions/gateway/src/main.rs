@@ -15,7 +15,10 @@
 //! PULLGATE_FIREHOSE_STREAM (events off when unset), PULLGATE_CLIENT_ID_SECRET
 //! (Secrets Manager id of the HMAC key; required with events),
 //! PULLGATE_CLIENT_ID_ROTATION (day | month | never), PULLGATE_MAPPING_TTL_SECS,
-//! PULLGATE_NEGATIVE_TTL_SECS, PULLGATE_STORE_TIMEOUT_MS,
+//! PULLGATE_NEGATIVE_TTL_SECS, PULLGATE_STORE_TIMEOUT_MS, the enrichment
+//! files (PULLGATE_IP_MMDB, PULLGATE_IP_ASN, PULLGATE_IP_COUNTRY,
+//! PULLGATE_CLOUD_RANGES: ':'-separated paths, typically in a layer under
+//! /opt; PULLGATE_ORG_OVERRIDES: one path; none set: no enrichment),
 //! PULLGATE_FLUSH_MAX_AGE_MS (0, the default: flush after every response;
 //! more: events of several requests share a Firehose record and a call,
 //! cheaper, at the price of holding them in a frozen environment until the
@@ -28,8 +31,8 @@ use lambda_http::{Request, RequestExt};
 use pullgate_aws::dynamo_mappings::DynamoMappings;
 use pullgate_aws::firehose_sink::{FirehoseApi, FirehoseSink};
 use pullgate_aws::mapping_cache::{CacheSettings, CachedMappings};
-use pullgate_domain::enrich::NoEnrichment;
 use pullgate_domain::privacy::{ClientHasher, Rotation};
+use pullgate_enrich::EnrichmentFiles;
 use pullgate_router::{ClientAddr, Events, Gateway, GatewayConfig, RequestId};
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,11 +162,21 @@ async fn main() -> Result<(), lambda_http::Error> {
             .parse()
             .map_err(|e| anyhow::anyhow!("PULLGATE_CLIENT_ID_ROTATION: {e}"))?;
         let key = pullgate_aws::client_id_key::client_id_key(&config, &secret).await?;
+        let files = EnrichmentFiles::from_env("PULLGATE_");
+        let (enricher, loaded) = files.load().context("loading the enrichment files")?;
+        if !files.is_empty() {
+            tracing::info!(
+                ranges = loaded.ranges,
+                bytes = loaded.memory_bytes,
+                millis = loaded.millis,
+                "enrichment data loaded"
+            );
+        }
         let sink = Arc::new(FirehoseSink::new(FirehoseApi::new(&config, stream)));
         gateway = gateway.with_events(Events::new(
             sink.clone(),
             ClientHasher::new(&key, rotation),
-            Arc::new(NoEnrichment),
+            enricher,
         ));
         let (sender, receiver) = unbounded_channel();
         flush = Some((sink, sender, receiver));

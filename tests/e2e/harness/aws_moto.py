@@ -71,13 +71,18 @@ class MotoAws:
         if self.proc:
             self.proc.stop(sig=signal.SIGKILL)
 
-    def delivered_events(self):
-        events = []
+    def delivered(self):
+        """(object keys, events) under the stream's `events/` prefix."""
+        keys, events = [], []
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="events/"):
             for obj in page.get("Contents", []):
+                keys.append(obj["Key"])
                 body = self.s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read().decode()
                 events += [json.loads(line) for line in body.splitlines() if line]
-        return events
+        return keys, events
+
+    def delivered_events(self):
+        return self.delivered()[1]
 
 
 class CountingRelay:
