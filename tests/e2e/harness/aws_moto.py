@@ -16,6 +16,7 @@ import uuid
 import boto3
 
 from harness import procs
+from harness.relay import pipe
 
 TABLE = "pullgate-mappings"
 STREAM = "pullgate-events"
@@ -149,24 +150,11 @@ class CountingRelay:
             with self.lock:
                 self.streams.append(stream)
                 self.conns += [client, upstream]
-            threading.Thread(target=self._pipe, args=(client, upstream, stream), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, None), daemon=True).start()
+            threading.Thread(target=pipe, args=(client, upstream, self._recorder(stream)), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
 
-    def _pipe(self, src, dst, record):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if record is not None:
-                    with self.lock:
-                        record += data
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+    def _recorder(self, stream: bytearray):
+        def record(data: bytes):
+            with self.lock:
+                stream.extend(data)
+        return record

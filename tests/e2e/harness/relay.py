@@ -53,28 +53,34 @@ class Relay:
             client.close()
             upstream.close()
             return
-        up = threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True)
+        up = threading.Thread(target=pipe, args=(client, upstream), daemon=True)
         up.start()
-        self._pipe(upstream, client, True)
+        pipe(upstream, client, self._count)
         up.join(timeout=5)
         client.close()
         upstream.close()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, count: bool):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if count:
-                    with self._lock:
-                        self.downstream_bytes += len(data)
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+    def _count(self, data: bytes):
+        with self._lock:
+            self.downstream_bytes += len(data)
+
+
+def pipe(src: socket.socket, dst: socket.socket, on_data=None):
+    """Copies src to dst until either side closes, showing each chunk to
+    on_data first; then shuts both down so the other direction ends too."""
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            if on_data is not None:
+                on_data(data)
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
