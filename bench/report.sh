@@ -8,6 +8,7 @@
 # Parquet, and what that costs at $5 per TB scanned.
 #
 #   bench/report.sh [EVENTS]        results under bench/results/report/
+#   PULLGATE_BIN=path/to/pullgate bench/report.sh   (a release build already at hand)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-10000000}
@@ -22,8 +23,11 @@ command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -c "import duckdb" 2>/dev/null || .venv/bin/pip install -q duckdb==2.0.0
 
-cargo build --release --locked -p pullgate-cli --bin pullgate
-PG=target/release/pullgate
+PG=${PULLGATE_BIN:-}
+if [ -z "$PG" ]; then
+    cargo build --release --locked -p pullgate-cli --bin pullgate
+    PG=target/release/pullgate
+fi
 
 if [ ! -f "$DATA/.complete" ]; then
     rm -rf "$DATA"
