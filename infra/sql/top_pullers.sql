@@ -11,5 +11,6 @@ SELECT
   behaviour,
   outlier
 FROM clients
+WHERE per_org = 0
 ORDER BY pulls DESC, update_checks DESC, client
 LIMIT {{top}}

@@ -47,6 +47,18 @@ impl Dialect {
                 r#"CAST(CAST(to_timestamp_millis("time") AS BIGINT) AS DOUBLE) / 1000.0"#
             }
             ("epoch_seconds", Dialect::DuckDb) => r#"epoch_ms(CAST("time" AS TIMESTAMP)) / 1000.0"#,
+            // The previous tag request's time and tag (the last non-null of a
+            // window): Trino puts IGNORE NULLS after the call, DuckDB inside.
+            ("lag_tag_time", Dialect::Athena | Dialect::DataFusion) => {
+                "LAG(CASE WHEN step = 0 THEN t END) IGNORE NULLS"
+            }
+            ("lag_tag_time", Dialect::DuckDb) => "LAG(CASE WHEN step = 0 THEN t END IGNORE NULLS)",
+            ("lag_tag", Dialect::Athena | Dialect::DataFusion) => {
+                "LAG(CASE WHEN step = 0 THEN reference END) IGNORE NULLS"
+            }
+            ("lag_tag", Dialect::DuckDb) => {
+                "LAG(CASE WHEN step = 0 THEN reference END IGNORE NULLS)"
+            }
             _ => return None,
         })
     }
@@ -289,8 +301,8 @@ mod tests {
     }
 
     #[test]
-    fn every_placeholder_is_filled_in_both_dialects() {
-        for dialect in [Dialect::Athena, Dialect::DataFusion] {
+    fn every_placeholder_is_filled_in_every_dialect() {
+        for dialect in [Dialect::Athena, Dialect::DataFusion, Dialect::DuckDb] {
             for q in Query::ALL {
                 let sql = q.render(dialect, "events", &params());
                 assert!(
