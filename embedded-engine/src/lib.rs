@@ -4,12 +4,15 @@
 //! a copy of the Firehose output (`events/YYYY/MM/dd/HH/...`), where `dt` is
 //! derived from each event's time.
 
+mod scan_cache;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::listing::{
@@ -18,6 +21,7 @@ use datafusion::datasource::listing::{
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pullgate_report::sql::event_columns;
 use pullgate_report::{Dialect, EngineError, QueryEngine, Table, Value};
+pub use scan_cache::ScanCache;
 
 /// The table name the report SQL reads locally.
 pub const EVENTS_TABLE: &str = "events";
@@ -30,7 +34,18 @@ impl EmbeddedEngine {
     /// Opens `data_dir` (the directory holding `events/`), or a directory of
     /// event files in any other layout.
     pub async fn open(data_dir: &Path) -> Result<Self, EngineError> {
-        let config = SessionConfig::new().with_information_schema(false);
+        let mut config = SessionConfig::new().with_information_schema(false);
+        // The session aggregation keeps about two rows in three (most
+        // requests of a client on a repository are one pull), so a partial
+        // aggregation before the repartition only costs time: skip it as
+        // soon as a sample shows that.
+        let options = config.options_mut();
+        options
+            .execution
+            .skip_partial_aggregation_probe_rows_threshold = 10_000;
+        options
+            .execution
+            .skip_partial_aggregation_probe_ratio_threshold = 0.1;
         let ctx = SessionContext::new_with_config(config);
         let events = if data_dir.join("events").is_dir() {
             data_dir.join("events")
@@ -50,6 +65,11 @@ impl EmbeddedEngine {
                 events.display()
             )));
         }
+        let file_bytes = files
+            .iter()
+            .filter_map(|f| f.metadata().ok())
+            .map(|m| m.len())
+            .sum::<u64>();
         let partitioned = files.iter().any(|f| {
             f.parent()
                 .and_then(|p| p.file_name())
@@ -74,7 +94,7 @@ impl EmbeddedEngine {
                 .with_listing_options(options)
                 .with_schema(schema);
             let table = ListingTable::try_new(config).map_err(err)?;
-            ctx.register_table(EVENTS_TABLE, Arc::new(table))
+            ctx.register_table(EVENTS_TABLE, decoded_once(table, file_bytes, gzip))
                 .map_err(err)?;
         } else {
             let urls = files
@@ -87,7 +107,7 @@ impl EmbeddedEngine {
                 .with_listing_options(options)
                 .with_schema(schema);
             let table = ListingTable::try_new(config).map_err(err)?;
-            ctx.register_table("events_files", Arc::new(table))
+            ctx.register_table("events_files", decoded_once(table, file_bytes, gzip))
                 .map_err(err)?;
             ctx.sql(&format!("CREATE VIEW {EVENTS_TABLE} AS SELECT *, substr(\"time\", 1, 10) AS dt FROM events_files"))
                 .await
@@ -129,6 +149,30 @@ impl QueryEngine for EmbeddedEngine {
         }
         Ok(Table { columns, rows })
     }
+}
+
+/// The table, behind a [`ScanCache`] when its files fit a quarter of the
+/// machine's memory decoded: a report's queries then decode them once.
+fn decoded_once(table: ListingTable, file_bytes: u64, gzip: bool) -> Arc<dyn TableProvider> {
+    let budget = memory_bytes() / 4;
+    if ScanCache::fits(file_bytes, gzip, budget) {
+        Arc::new(ScanCache::new(Arc::new(table)))
+    } else {
+        Arc::new(table)
+    }
+}
+
+/// Physical memory (Linux `/proc/meminfo`); 0 where unknown, which turns
+/// the scan cache off.
+fn memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 /// The Arrow schema of the events, from the DDL in `infra/sql/` (the one
