@@ -9,7 +9,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use pullgate_embedded_engine::{EmbeddedEngine, EVENTS_TABLE};
 use pullgate_report::model::Report;
-use pullgate_report::{build_sections, dates, render, Dialect, Query, QueryEngine, ReportParams};
+use pullgate_report::sql::sessions_query;
+use pullgate_report::{
+    build_sections, dates, render, Dialect, Query, QueryEngine, ReportParams, Sessions,
+};
 use pullgate_report_aws::athena::AthenaEngine;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -76,6 +79,11 @@ pub struct ReportArgs {
     /// The events table name `--show-sql` writes into the queries.
     #[arg(long, default_value = "events")]
     events_table: String,
+    /// With --show-sql: print the sessions query first (`-- keep: NAME`),
+    /// then the queries reading the sessions from table NAME, as the
+    /// embedded engine runs them.
+    #[arg(long, requires = "show_sql")]
+    sessions_table: Option<String>,
     /// Athena workgroup (it sets the result location and the scan cutoff).
     #[arg(long, env = "ATHENA_WORKGROUP", default_value = "primary")]
     workgroup: String,
@@ -105,11 +113,20 @@ pub fn run(args: ReportArgs) -> Result<()> {
             SqlDialect::Duckdb => Dialect::DuckDb,
         };
         let mut out = String::new();
+        let sessions = match &args.sessions_table {
+            Some(table) => {
+                let sql = sessions_query(dialect, &args.events_table, &params);
+                out.push_str(&format!("-- keep: {table}\n{};\n\n", sql.trim_end()));
+                Sessions::Table(table)
+            }
+            None => Sessions::Inline,
+        };
         for q in queries {
             out.push_str(&format!(
                 "-- query: {}\n{};\n\n",
                 q.name(),
-                q.render(dialect, &args.events_table, &params).trim_end()
+                q.render_over(dialect, &args.events_table, &params, sessions)
+                    .trim_end()
             ));
         }
         std::io::stdout().lock().write_all(out.as_bytes())?;

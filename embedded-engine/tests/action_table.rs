@@ -10,7 +10,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use pullgate_embedded_engine::{EmbeddedEngine, EVENTS_TABLE};
-use pullgate_report::{build_report, Report, ReportParams};
+use pullgate_report::{
+    build_report, Dialect, EngineError, QueryEngine, Report, ReportParams, Table,
+};
 
 const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -293,6 +295,63 @@ async fn docker_action_table_and_pullgate_cases() {
         report.totals.unique_pullers,
         cases().iter().filter(|c| c.expect.0 > 0).count() as i64
     );
+}
+
+/// The engine without [`QueryEngine::keep`]: every query sessionizes on its
+/// own, as on Athena.
+struct Inline(EmbeddedEngine);
+
+impl QueryEngine for Inline {
+    fn dialect(&self) -> Dialect {
+        self.0.dialect()
+    }
+    async fn run(&self, name: &str, sql: &str) -> Result<Table, EngineError> {
+        self.0.run(name, sql).await
+    }
+}
+
+#[tokio::test]
+async fn sessions_kept_once_give_the_report_every_query_gives_inline() {
+    let dir = temp_dir("kept");
+    let mut lines = Vec::new();
+    let mut n = 0;
+    // Every case twice, by clients of two organizations 12 hours apart, so
+    // that clients, organizations, series and behaviour all have rows.
+    for round in 0..2u32 {
+        for (i, case) in cases().iter().enumerate() {
+            let client = format!("client{round}{i:02}");
+            for step in &case.steps {
+                n += 1;
+                let mut line: serde_json::Value = serde_json::from_str(&event(
+                    n,
+                    &client,
+                    case.repo,
+                    case.runtime,
+                    43_200 * round + 60 * i as u32,
+                    *step,
+                ))
+                .unwrap();
+                line["org"] = serde_json::json!(["Acme", "Globex"][i % 2]);
+                lines.push(line.to_string());
+            }
+        }
+    }
+    write_events(&dir, "2026-01-05", &lines);
+    let params = ReportParams::new("2026-01-01", "2026-01-31", None, None).unwrap();
+    let kept = EmbeddedEngine::open(&dir).await.unwrap();
+    let mut steps = Vec::new();
+    let kept = build_report(&kept, &params, EVENTS_TABLE, &mut |_, _, q| {
+        steps.push(q.to_string())
+    })
+    .await
+    .unwrap();
+    assert_eq!(steps.first().map(String::as_str), Some("sessions"));
+    let inline = Inline(EmbeddedEngine::open(&dir).await.unwrap());
+    let inline = build_report(&inline, &params, EVENTS_TABLE, &mut |_, _, _| {})
+        .await
+        .unwrap();
+    assert!(kept.totals.pulls > 0 && kept.organizations.len() == 2);
+    assert_eq!(kept, inline);
 }
 
 #[tokio::test]

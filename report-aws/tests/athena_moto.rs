@@ -284,6 +284,17 @@ async fn athena_path_matches_the_embedded_engine_and_stores_reports() {
         (3, 1, 1)
     );
     inject(&moto, &local.tables.borrow());
+    // The recording wrapper keeps no sessions, so every query above ran in
+    // full, as Athena runs it; the embedded engine itself keeps them once.
+    let kept = build_report(
+        &EmbeddedEngine::open(&fixture()).await.unwrap(),
+        &params,
+        EVENTS_TABLE,
+        &mut |_, _, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(kept, expected);
 
     let athena_client = aws_sdk_athena::Client::new(&config);
     athena_client
@@ -320,7 +331,9 @@ async fn athena_path_matches_the_embedded_engine_and_stores_reports() {
         got, expected,
         "the Athena path assembled a different report from the same rows"
     );
-    assert_eq!(steps.len(), Query::ALL.len() + 1);
+    // The sessions step (Athena keeps nothing: each query runs in full), the
+    // queries, done.
+    assert_eq!(steps.len(), Query::ALL.len() + 2);
 
     // The SQL Athena received: the Athena rendering of every report query,
     // in the workgroup, and it parses.

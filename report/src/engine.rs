@@ -24,4 +24,14 @@ pub trait QueryEngine {
     fn dialect(&self) -> crate::sql::Dialect;
     /// Runs one query; `name` is the report query's name, for errors and logs.
     async fn run(&self, name: &str, sql: &str) -> Result<Table, EngineError>;
+
+    /// Keeps the result of `sql` as table `name` for the report's later
+    /// queries, where the engine can hold it (the embedded engine, in
+    /// memory). Returns whether it did: an engine that cannot (Athena, which
+    /// would need a CTAS with its own storage and clean-up) runs every query
+    /// in full instead.
+    async fn keep(&self, name: &str, sql: &str) -> Result<bool, EngineError> {
+        let _ = (name, sql);
+        Ok(false)
+    }
 }

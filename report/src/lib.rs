@@ -14,5 +14,5 @@ pub mod table;
 
 pub use engine::{EngineError, QueryEngine};
 pub use model::{build_report, build_sections, Report};
-pub use sql::{Dialect, Query, ReportParams};
+pub use sql::{Dialect, Query, ReportParams, Sessions};
 pub use table::{Table, Value};

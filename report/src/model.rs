@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::engine::{EngineError, QueryEngine};
-use crate::sql::{Query, ReportParams};
+use crate::sql::{sessions_query, Query, ReportParams, Sessions, SESSIONS_TABLE};
 use crate::table::{Record, Table};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -150,13 +150,29 @@ pub async fn build_sections<E: QueryEngine>(
     queries: &[Query],
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<Report, EngineError> {
+    // Sessionizing the requests is most of every query's work: where the
+    // engine can keep the sessions, do it once and let the queries read them.
+    let steps = queries.len() + 1;
+    progress(0, steps, "sessions");
+    let dialect = engine.dialect();
+    let sessions = if engine
+        .keep(
+            SESSIONS_TABLE,
+            &sessions_query(dialect, events_table, params),
+        )
+        .await?
+    {
+        Sessions::Table(SESSIONS_TABLE)
+    } else {
+        Sessions::Inline
+    };
     let mut tables = BTreeMap::new();
     for (i, q) in queries.iter().enumerate() {
-        progress(i, queries.len(), q.name());
-        let sql = q.render(engine.dialect(), events_table, params);
+        progress(i + 1, steps, q.name());
+        let sql = q.render_over(dialect, events_table, params, sessions);
         tables.insert(q.name(), engine.run(q.name(), &sql).await?);
     }
-    progress(queries.len(), queries.len(), "done");
+    progress(steps, steps, "done");
     Ok(assemble(params, &tables))
 }
 

@@ -9,6 +9,7 @@
 /// The Athena table DDL (partition projection on `dt`).
 pub const EVENTS_TABLE_DDL: &str = include_str!("../../infra/sql/events_table.sql");
 const SESSIONS: &str = include_str!("../../infra/sql/sessions.sql");
+const CLIENTS: &str = include_str!("../../infra/sql/clients.sql");
 
 /// Requests of one client on one repository that follow each other within
 /// this many seconds belong to the same pull (a digest GET after a tag
@@ -117,25 +118,73 @@ impl Query {
         }
     }
 
-    /// The query in `dialect`, over `events_table`, for `params`.
+    /// The query in `dialect`, over `events_table`, for `params`, with the
+    /// sessions computed inline (as Athena runs it).
     pub fn render(self, dialect: Dialect, events_table: &str, params: &ReportParams) -> String {
-        let text = self.template().replace("{{sessions}}", SESSIONS);
-        render_placeholders(&text, |name| match name {
-            "events" => Some(events_table.to_string()),
-            "where" => Some(params.where_clause()),
-            "org_filter" => Some(match &params.org {
-                Some(org) => format!("AND org = {}", literal(org)),
-                None => String::new(),
-            }),
-            "gap_seconds" => Some(GAP_SECONDS.to_string()),
-            "crio_refetch_seconds" => Some(CRIO_REFETCH_SECONDS.to_string()),
-            "retry_seconds" => Some(RETRY_SECONDS.to_string()),
-            "outlier_share" => Some(format!("{OUTLIER_SHARE:?}")),
-            "outlier_min_clients" => Some(OUTLIER_MIN_CLIENTS.to_string()),
-            "top" => Some(params.top.to_string()),
-            other => dialect.expression(other).map(str::to_string),
-        })
+        self.render_over(dialect, events_table, params, Sessions::Inline)
     }
+
+    /// The query with its sessions taken from where `sessions` says.
+    pub fn render_over(
+        self,
+        dialect: Dialect,
+        events_table: &str,
+        params: &ReportParams,
+        sessions: Sessions<'_>,
+    ) -> String {
+        let shared = match sessions {
+            Sessions::Inline => format!("{},\n{CLIENTS}", SESSIONS.trim_end()),
+            Sessions::Table(table) => {
+                format!("sessions AS (SELECT * FROM {table}),\n{CLIENTS}")
+            }
+        };
+        render(
+            &self.template().replace("{{sessions}}", &shared),
+            dialect,
+            events_table,
+            params,
+        )
+    }
+}
+
+/// The table an engine keeps the sessions in ([`Sessions::Table`]).
+pub const SESSIONS_TABLE: &str = "report_sessions";
+
+/// Where a query's `sessions` come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sessions<'a> {
+    /// Computed from the events inside the query (`infra/sql/sessions.sql`).
+    Inline,
+    /// Read from a table that holds [`sessions_query`]'s result: an engine
+    /// that can keep it sessionizes the requests once per report instead of
+    /// once per query.
+    Table(&'a str),
+}
+
+/// Every session of the range, one row each: the result an engine keeps
+/// for [`Sessions::Table`].
+pub fn sessions_query(dialect: Dialect, events_table: &str, params: &ReportParams) -> String {
+    let text = format!("WITH {}\nSELECT * FROM sessions\n", SESSIONS.trim_end());
+    render(&text, dialect, events_table, params)
+}
+
+/// Fills in every placeholder but the sessions.
+fn render(text: &str, dialect: Dialect, events_table: &str, params: &ReportParams) -> String {
+    render_placeholders(text, |name| match name {
+        "events" => Some(events_table.to_string()),
+        "where" => Some(params.where_clause()),
+        "org_filter" => Some(match &params.org {
+            Some(org) => format!("AND org = {}", literal(org)),
+            None => String::new(),
+        }),
+        "gap_seconds" => Some(GAP_SECONDS.to_string()),
+        "crio_refetch_seconds" => Some(CRIO_REFETCH_SECONDS.to_string()),
+        "retry_seconds" => Some(RETRY_SECONDS.to_string()),
+        "outlier_share" => Some(format!("{OUTLIER_SHARE:?}")),
+        "outlier_min_clients" => Some(OUTLIER_MIN_CLIENTS.to_string()),
+        "top" => Some(params.top.to_string()),
+        other => dialect.expression(other).map(str::to_string),
+    })
 }
 
 /// Replaces every `{{name}}`; a name nobody knows is left visible so that the
@@ -310,6 +359,28 @@ mod tests {
                     "{} left a placeholder: {sql}",
                     q.name()
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn sessions_kept_in_a_table_are_read_from_it() {
+        for dialect in [Dialect::Athena, Dialect::DataFusion, Dialect::DuckDb] {
+            let kept = sessions_query(dialect, "events", &params());
+            assert!(
+                !kept.contains("{{") && kept.contains("FROM events"),
+                "{kept}"
+            );
+            for q in Query::ALL {
+                let sql = q.render_over(dialect, "events", &params(), Sessions::Table("t"));
+                assert!(!sql.contains("{{"), "{}: {sql}", q.name());
+                assert!(
+                    sql.contains("sessions AS (SELECT * FROM t)"),
+                    "{}",
+                    q.name()
+                );
+                // Nothing of the events is read again.
+                assert!(!sql.contains("FROM events"), "{}: {sql}", q.name());
             }
         }
     }
