@@ -3,7 +3,7 @@
 Also converts the events to Parquet (dt partitions) and prints the bytes
 Athena would scan per report for Parquet and for the compressed JSON.
 
-usage: report_duckdb.py run DATA_DIR SQL_FILE
+usage: report_duckdb.py run DATA_DIR SQL_FILE     (a `-- keep: T` block becomes a temp table T)
        report_duckdb.py scan DATA_DIR PARQUET_DIR SQL_FILE..."""
 
 import glob
@@ -34,18 +34,32 @@ def connect(data_dir):
     return con
 
 
+def blocks(path):
+    """The statements of a `--show-sql` file: ("query", name, sql) per
+    `-- query: NAME` marker and ("keep", table, sql) per `-- keep: TABLE`
+    (with --sessions-table: the sessions, to be kept as that table)."""
+    out = []
+    for part in re.split(r"^-- (?=(?:query|keep): )", open(path).read(), flags=re.M)[1:]:
+        header, sql = part.split("\n", 1)
+        kind, name = header.split(": ", 1)
+        out.append((kind, name.strip(), sql.strip().rstrip(";")))
+    return out
+
+
 def queries(path):
-    """The queries of a `--show-sql` file, one per `-- query:` marker."""
-    text = open(path).read()
-    return [q.split("\n", 1)[1].strip().rstrip(";") for q in text.split("-- query: ")[1:]]
+    """The report queries of a `--show-sql` file."""
+    return [sql for kind, _, sql in blocks(path) if kind == "query"]
 
 
 def run(data_dir, sql_file):
     con = connect(data_dir)
     started = time.time()
     rows = 0
-    for q in queries(sql_file):
-        rows += len(con.execute(q).fetchall())
+    for kind, name, sql in blocks(sql_file):
+        if kind == "keep":
+            con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+        else:
+            rows += len(con.execute(sql).fetchall())
     print(f"duckdb rows={rows} seconds={time.time() - started:.2f}")
 
 
@@ -61,7 +75,9 @@ def scan(data_dir, parquet_dir, sql_files):
         qs = queries(sql_file)
         # Athena reads the whole compressed JSON object per query, and on
         # Parquet only the column chunks a query names.
-        used = [n for n, _ in columns() if any(re.search(rf'\b{n}\b', q) for q in qs)]
+        # Columns the queries name (comments, which mention some, removed).
+        code = [re.sub(r"--[^\n]*", "", q) for q in qs]
+        used = [n for n, _ in columns() if any(re.search(rf'\b{n}\b', q) for q in code)]
         parquet = len(qs) * sum(col_bytes.get(n, 0) for n in used)
         js = len(qs) * json_bytes
         name = os.path.basename(sql_file).removesuffix(".sql")
