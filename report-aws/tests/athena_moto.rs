@@ -147,7 +147,16 @@ impl<E: QueryEngine> QueryEngine for Recording<E> {
     }
 }
 
-fn fixture() -> PathBuf {
+/// The fixture's directory, removed when the test ends (also when it fails).
+struct Fixture(PathBuf);
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fixture() -> Fixture {
     let dir = std::env::temp_dir().join(format!("pullgate-athena-moto-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let part = dir.join("events/dt=2026-03-02");
@@ -248,7 +257,7 @@ fn fixture() -> PathBuf {
         writeln!(gz, "{l}").unwrap();
     }
     gz.finish().unwrap();
-    dir
+    Fixture(dir)
 }
 
 fn parse_as_trino(sql: &str) -> Result<(), String> {
@@ -268,8 +277,9 @@ async fn athena_path_matches_the_embedded_engine_and_stores_reports() {
     let config = sdk(&moto).await;
     let params = ReportParams::new("2026-03-01", "2026-03-31", None, None).unwrap();
 
+    let events = fixture();
     let local = Recording {
-        inner: EmbeddedEngine::open(&fixture()).await.unwrap(),
+        inner: EmbeddedEngine::open(&events.0).await.unwrap(),
         tables: RefCell::new(Vec::new()),
     };
     let expected = build_report(&local, &params, EVENTS_TABLE, &mut |_, _, _| {})
@@ -287,7 +297,7 @@ async fn athena_path_matches_the_embedded_engine_and_stores_reports() {
     // The recording wrapper keeps no sessions, so every query above ran in
     // full, as Athena runs it; the embedded engine itself keeps them once.
     let kept = build_report(
-        &EmbeddedEngine::open(&fixture()).await.unwrap(),
+        &EmbeddedEngine::open(&events.0).await.unwrap(),
         &params,
         EVENTS_TABLE,
         &mut |_, _, _| {},
