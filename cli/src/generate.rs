@@ -222,7 +222,9 @@ impl World {
             let confidence = if rng.chance(0.2) {
                 1.0
             } else {
-                0.6 + rng.below(30) as f64 / 100.0
+                // Whole hundredths, computed so: 0.6 + 0.29 would print
+                // as 0.8899999999999999 in the events.
+                (60 + rng.below(30)) as f64 / 100.0
             };
             org_list.push((
                 name,
