@@ -290,15 +290,19 @@ fn write_loop(config: FileSinkConfig, shared: Arc<Shared>) -> WriterStats {
         seq: 0,
         stats: WriterStats::default(),
     };
-    let mut spare = Vec::with_capacity(256 * 1024);
+    // One spare per shard: a shard swaps between its own two buffers, so
+    // both keep the capacity its load needs. (One spare for all shards
+    // handed a busy shard an idle shard's small buffer, which it then grew
+    // again, copying, on the request path.)
+    let mut spares: [Vec<u8>; SHARDS] = std::array::from_fn(|_| Vec::with_capacity(256 * 1024));
     loop {
         let closing = shared.closing.load(Ordering::SeqCst);
-        for shard in &shared.shards {
+        for (shard, spare) in shared.shards.iter().zip(spares.iter_mut()) {
             if let Ok(mut buffer) = shard.lock() {
-                std::mem::swap(&mut *buffer, &mut spare);
+                std::mem::swap(&mut *buffer, spare);
             }
             if !spare.is_empty() {
-                writer.write_batch(&spare);
+                writer.write_batch(spare);
                 spare.clear();
             }
         }
