@@ -105,7 +105,10 @@ names=("nginx" "pullgate (events off)" "pullgate (events on)")
 ports=("$port_nginx" "$port_events_off" "$port_events_on")
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms/,"",v); print v } else { sub(/s$/,"",v); print v*1000 } }'; }
 for round in $(seq "$ROUNDS"); do
-    for i in 0 1 2; do
+    # The order rotates round by round, so that no server always runs
+    # right after another's file writes or in the same slot of the round.
+    for k in 0 1 2; do
+        i=$(( (k + round) % 3 ))
         before=$(cpu_ticks $(server_pids "$i"))
         out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:${ports[$i]}$PATH_")
         after=$(cpu_ticks $(server_pids "$i"))
