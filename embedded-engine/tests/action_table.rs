@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pullgate_embedded_engine::{EmbeddedEngine, EVENTS_TABLE};
 use pullgate_report::{
@@ -187,26 +187,11 @@ fn cases() -> Vec<Case> {
 
 /// A fresh directory under the system's temporary directory, removed when
 /// the test ends (also when it fails).
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("pullgate-report-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("pullgate-report-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn write_events(dir: &Path, day: &str, lines: &[String]) {
@@ -251,7 +236,8 @@ async fn report(dir: &Path) -> Report {
 
 #[tokio::test]
 async fn docker_action_table_and_pullgate_cases() {
-    let dir = temp_dir("actions");
+    let tmp = temp_dir("actions");
+    let dir = tmp.path();
     let mut lines = Vec::new();
     let mut n = 0;
     for (i, case) in cases().iter().enumerate() {
@@ -269,8 +255,8 @@ async fn docker_action_table_and_pullgate_cases() {
             ));
         }
     }
-    write_events(&dir, "2026-01-05", &lines);
-    let report = report(&dir).await;
+    write_events(dir, "2026-01-05", &lines);
+    let report = report(dir).await;
     let repos: BTreeMap<String, _> = report.breakdown["repository"]
         .iter()
         .map(|s| (s.value.clone(), s.clone()))
@@ -329,7 +315,8 @@ impl QueryEngine for Inline {
 
 #[tokio::test]
 async fn sessions_kept_once_give_the_report_every_query_gives_inline() {
-    let dir = temp_dir("kept");
+    let tmp = temp_dir("kept");
+    let dir = tmp.path();
     let mut lines = Vec::new();
     let mut n = 0;
     // Every case twice, by clients of two organizations 12 hours apart, so
@@ -353,9 +340,9 @@ async fn sessions_kept_once_give_the_report_every_query_gives_inline() {
             }
         }
     }
-    write_events(&dir, "2026-01-05", &lines);
+    write_events(dir, "2026-01-05", &lines);
     let params = ReportParams::new("2026-01-01", "2026-01-31", None, None).unwrap();
-    let kept = EmbeddedEngine::open(&dir).await.unwrap();
+    let kept = EmbeddedEngine::open(dir).await.unwrap();
     let mut steps = Vec::new();
     let kept = build_report(&kept, &params, EVENTS_TABLE, &mut |_, _, q| {
         steps.push(q.to_string())
@@ -363,7 +350,7 @@ async fn sessions_kept_once_give_the_report_every_query_gives_inline() {
     .await
     .unwrap();
     assert_eq!(steps.first().map(String::as_str), Some("sessions"));
-    let inline = Inline(EmbeddedEngine::open(&dir).await.unwrap());
+    let inline = Inline(EmbeddedEngine::open(dir).await.unwrap());
     let inline = build_report(&inline, &params, EVENTS_TABLE, &mut |_, _, _| {})
         .await
         .unwrap();
@@ -373,19 +360,20 @@ async fn sessions_kept_once_give_the_report_every_query_gives_inline() {
 
 #[tokio::test]
 async fn the_date_range_selects_partitions_and_dnt_clients_are_not_pullers() {
-    let dir = temp_dir("range");
+    let tmp = temp_dir("range");
+    let dir = tmp.path();
     write_events(
-        &dir,
+        dir,
         "2026-01-05",
         &[event(1, "c1", "app", "docker", 0, m(0, "GET", "1.0"))],
     );
     let mut anonymous: serde_json::Value =
         serde_json::from_str(&event(2, "x", "app", "podman", 0, m(0, "GET", "1.0"))).unwrap();
     anonymous.as_object_mut().unwrap().remove("client_id");
-    write_events(&dir, "2026-02-05", &[anonymous.to_string()]);
-    let report = report(&dir).await;
+    write_events(dir, "2026-02-05", &[anonymous.to_string()]);
+    let report = report(dir).await;
     assert_eq!((report.totals.pulls, report.totals.unique_pullers), (1, 1));
-    let engine = EmbeddedEngine::open(&dir).await.unwrap();
+    let engine = EmbeddedEngine::open(dir).await.unwrap();
     let params = ReportParams::new("2026-01-01", "2026-02-28", None, None).unwrap();
     let both = build_report(&engine, &params, EVENTS_TABLE, &mut |_, _, _| {})
         .await
@@ -395,12 +383,13 @@ async fn the_date_range_selects_partitions_and_dnt_clients_are_not_pullers() {
 
 #[tokio::test]
 async fn missing_data_is_a_clear_error() {
-    let dir = temp_dir("missing");
+    let tmp = temp_dir("missing");
+    let dir = tmp.path();
     let Err(error) = EmbeddedEngine::open(&dir.join("nowhere")).await else {
         panic!("opened a missing directory")
     };
     assert!(error.to_string().contains("no event data"), "{error}");
-    let Err(error) = EmbeddedEngine::open(&dir).await else {
+    let Err(error) = EmbeddedEngine::open(dir).await else {
         panic!("opened an empty directory")
     };
     assert!(error.to_string().contains("no event files"), "{error}");

@@ -147,19 +147,14 @@ impl<E: QueryEngine> QueryEngine for Recording<E> {
     }
 }
 
-/// The fixture's directory, removed when the test ends (also when it fails).
-struct Fixture(PathBuf);
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn fixture() -> Fixture {
-    let dir = std::env::temp_dir().join(format!("pullgate-athena-moto-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let part = dir.join("events/dt=2026-03-02");
+/// The event files, in a directory removed when the test ends (also when it
+/// fails).
+fn fixture() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("pullgate-athena-moto-")
+        .tempdir()
+        .unwrap();
+    let part = dir.path().join("events/dt=2026-03-02");
     std::fs::create_dir_all(&part).unwrap();
     let mut lines = Vec::new();
     let mut n = 0;
@@ -257,7 +252,7 @@ fn fixture() -> Fixture {
         writeln!(gz, "{l}").unwrap();
     }
     gz.finish().unwrap();
-    Fixture(dir)
+    dir
 }
 
 fn parse_as_trino(sql: &str) -> Result<(), String> {
@@ -279,7 +274,7 @@ async fn athena_path_matches_the_embedded_engine_and_stores_reports() {
 
     let events = fixture();
     let local = Recording {
-        inner: EmbeddedEngine::open(&events.0).await.unwrap(),
+        inner: EmbeddedEngine::open(events.path()).await.unwrap(),
         tables: RefCell::new(Vec::new()),
     };
     let expected = build_report(&local, &params, EVENTS_TABLE, &mut |_, _, _| {})
@@ -297,7 +292,7 @@ async fn athena_path_matches_the_embedded_engine_and_stores_reports() {
     // The recording wrapper keeps no sessions, so every query above ran in
     // full, as Athena runs it; the embedded engine itself keeps them once.
     let kept = build_report(
-        &EmbeddedEngine::open(&events.0).await.unwrap(),
+        &EmbeddedEngine::open(events.path()).await.unwrap(),
         &params,
         EVENTS_TABLE,
         &mut |_, _, _| {},
