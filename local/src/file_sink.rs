@@ -48,8 +48,30 @@ impl FileSinkConfig {
     }
 }
 
+/// Serialized event lines and how many there are (so the writer never
+/// scans the bytes to count them).
+#[derive(Default)]
+struct Lines {
+    bytes: Vec<u8>,
+    count: u64,
+}
+
+impl Lines {
+    fn with_capacity(bytes: usize) -> Self {
+        Lines {
+            bytes: Vec::with_capacity(bytes),
+            count: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.count = 0;
+    }
+}
+
 struct Shared {
-    shards: [Mutex<Vec<u8>>; SHARDS],
+    shards: [Mutex<Lines>; SHARDS],
     closing: AtomicBool,
 }
 
@@ -70,7 +92,7 @@ impl FileSink {
     pub fn start(config: FileSinkConfig) -> std::io::Result<Self> {
         std::fs::create_dir_all(config.dir.join("events"))?;
         let shared = Arc::new(Shared {
-            shards: std::array::from_fn(|_| Mutex::new(Vec::with_capacity(256 * 1024))),
+            shards: std::array::from_fn(|_| Mutex::new(Lines::with_capacity(256 * 1024))),
             closing: AtomicBool::new(false),
         });
         let writer = {
@@ -94,7 +116,11 @@ impl FileSink {
         // Anything submitted while the writer made its last pass.
         for shard in &self.shared.shards {
             if let Ok(mut buffer) = shard.lock() {
-                for line in buffer.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                for line in buffer
+                    .bytes
+                    .split(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                {
                     stats.failed += 1;
                     log_line_for_replay(line, "submitted while the event writer was closing");
                 }
@@ -105,14 +131,12 @@ impl FileSink {
     }
 }
 
+/// Threads take shards in turn, so the first `SHARDS` threads (the workers,
+/// one per core) never share one and never wait on each other's lock.
 fn shard_index() -> usize {
-    use std::hash::{Hash, Hasher};
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     thread_local! {
-        static INDEX: usize = {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            std::thread::current().id().hash(&mut h);
-            h.finish() as usize % SHARDS
-        };
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
     }
     INDEX.with(|i| *i)
 }
@@ -129,8 +153,9 @@ impl EventSink for FileSink {
             log_for_replay(event, "event buffer poisoned");
             return;
         };
-        event.write_json(&mut buffer);
-        buffer.push(b'\n');
+        event.write_json(&mut buffer.bytes);
+        buffer.bytes.push(b'\n');
+        buffer.count += 1;
     }
 }
 
@@ -215,8 +240,8 @@ impl Writer {
         }
     }
 
-    /// Writes lines that all belong to one day.
-    fn write_day(&mut self, date: &[u8], lines: &[u8]) {
+    /// Writes `count` lines that all belong to one day.
+    fn write_day(&mut self, date: &[u8], lines: &[u8], count: u64) {
         let rotate = self.current.as_ref().is_some_and(|f| {
             f.date != date
                 || f.bytes >= self.config.max_bytes
@@ -235,7 +260,6 @@ impl Writer {
                 }
             }
         }
-        let count = lines.iter().filter(|&&b| b == b'\n').count() as u64;
         let result = match self.current.as_mut() {
             Some(file) => file
                 .out
@@ -261,8 +285,9 @@ impl Writer {
     }
 
     /// A batch is nearly always one day: split only where the day changes.
-    fn write_batch(&mut self, batch: &[u8]) {
-        let mut rest = batch;
+    fn write_batch(&mut self, batch: &Lines) {
+        let mut rest = &batch.bytes[..];
+        let mut count = batch.count;
         while !rest.is_empty() {
             let date = date_of(rest);
             let last_line_start = rest[..rest.len() - 1]
@@ -270,14 +295,15 @@ impl Writer {
                 .rposition(|&b| b == b'\n')
                 .map_or(0, |i| i + 1);
             if date_of(&rest[last_line_start..]) == date {
-                self.write_day(date, rest);
+                self.write_day(date, rest, count);
                 return;
             }
             let end = rest
                 .iter()
                 .position(|&b| b == b'\n')
                 .map_or(rest.len(), |i| i + 1);
-            self.write_day(date, &rest[..end]);
+            self.write_day(date, &rest[..end], 1);
+            count = count.saturating_sub(1);
             rest = &rest[end..];
         }
     }
@@ -294,14 +320,14 @@ fn write_loop(config: FileSinkConfig, shared: Arc<Shared>) -> WriterStats {
     // both keep the capacity its load needs. (One spare for all shards
     // handed a busy shard an idle shard's small buffer, which it then grew
     // again, copying, on the request path.)
-    let mut spares: [Vec<u8>; SHARDS] = std::array::from_fn(|_| Vec::with_capacity(256 * 1024));
+    let mut spares: [Lines; SHARDS] = std::array::from_fn(|_| Lines::with_capacity(256 * 1024));
     loop {
         let closing = shared.closing.load(Ordering::SeqCst);
         for (shard, spare) in shared.shards.iter().zip(spares.iter_mut()) {
             if let Ok(mut buffer) = shard.lock() {
                 std::mem::swap(&mut *buffer, spare);
             }
-            if !spare.is_empty() {
+            if !spare.bytes.is_empty() {
                 writer.write_batch(spare);
                 spare.clear();
             }
