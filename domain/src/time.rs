@@ -34,7 +34,12 @@ pub struct UtcMillis(pub i64);
 
 impl UtcMillis {
     pub fn now() -> Self {
-        let ms = SystemTime::now()
+        Self::from_system(SystemTime::now())
+    }
+
+    /// A wall-clock reading the caller already has (0 before the epoch).
+    pub fn from_system(time: SystemTime) -> Self {
+        let ms = time
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
@@ -54,31 +59,48 @@ impl UtcMillis {
 
     /// Writes the RFC 3339 form without allocating. Digits are placed by
     /// hand: this runs once per request, and `write!` with padding costs
-    /// several times more.
+    /// several times more. The text up to the second is kept per thread:
+    /// requests within one second only place the milliseconds.
     pub fn write_rfc3339(self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
-        let (y, m, d) = civil_from_days(self.day_number());
-        if !(0..=9999).contains(&y) {
-            return write!(out, "{y:04}-{m:02}-{d:02}T00:00:00.000Z");
+        thread_local! {
+            /// The last second formatted on this thread, and its text.
+            static LAST_SECOND: std::cell::Cell<(i64, [u8; 24])> =
+                const { std::cell::Cell::new((i64::MIN, [0; 24])) };
         }
-        let ms_of_day = self.0.rem_euclid(86_400_000);
-        let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
-        let (min, rest) = (rest / 60_000, rest % 60_000);
-        let (s, ms) = (rest / 1000, rest % 1000);
-        let mut text = *b"0000-00-00T00:00:00.000Z";
-        let mut put = |at: usize, width: usize, mut value: i64| {
-            for i in (at..at + width).rev() {
-                text[i] = b'0' + (value % 10) as u8;
-                value /= 10;
+        let second = self.0.div_euclid(1000);
+        let (cached, mut text) = LAST_SECOND.with(|last| last.get());
+        if cached != second {
+            match Self::second_text(second) {
+                Some(formatted) => {
+                    text = formatted;
+                    LAST_SECOND.with(|last| last.set((second, text)));
+                }
+                None => {
+                    let (y, m, d) = civil_from_days(self.day_number());
+                    return write!(out, "{y:04}-{m:02}-{d:02}T00:00:00.000Z");
+                }
             }
-        };
-        put(0, 4, y);
-        put(5, 2, i64::from(m));
-        put(8, 2, i64::from(d));
-        put(11, 2, h);
-        put(14, 2, min);
-        put(17, 2, s);
-        put(20, 3, ms);
+        }
+        put_digits(&mut text[20..23], self.0.rem_euclid(1000));
         out.write_str(std::str::from_utf8(&text).map_err(|_| std::fmt::Error)?)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.000Z` for a second since the epoch; None
+    /// outside years 0..=9999.
+    fn second_text(second: i64) -> Option<[u8; 24]> {
+        let (y, m, d) = civil_from_days(second.div_euclid(86_400));
+        if !(0..=9999).contains(&y) {
+            return None;
+        }
+        let second_of_day = second.rem_euclid(86_400);
+        let mut text = *b"0000-00-00T00:00:00.000Z";
+        put_digits(&mut text[0..4], y);
+        put_digits(&mut text[5..7], i64::from(m));
+        put_digits(&mut text[8..10], i64::from(d));
+        put_digits(&mut text[11..13], second_of_day / 3600);
+        put_digits(&mut text[14..16], second_of_day % 3600 / 60);
+        put_digits(&mut text[17..19], second_of_day % 60);
+        Some(text)
     }
 
     /// `2026-11-22`, the `dt=` partition.
@@ -89,6 +111,14 @@ impl UtcMillis {
 
     pub fn hour(self) -> u32 {
         (self.0.rem_euclid(86_400_000) / 3_600_000) as u32
+    }
+}
+
+/// `value`'s last decimal digits, zero-padded to fill `into`.
+fn put_digits(into: &mut [u8], mut value: i64) {
+    for digit in into.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
     }
 }
 
@@ -109,6 +139,21 @@ mod tests {
             "9999-12-31T23:59:59.999Z"
         );
         assert_eq!(UtcMillis(-86_400_000).date(), "1969-12-31");
+        // Within one second, across seconds and back: the per-thread text
+        // of the last second never leaks into another.
+        for (ms, text) in [
+            (1_795_363_445_999, "2026-11-22T16:04:05.999Z"),
+            (1_795_363_445_001, "2026-11-22T16:04:05.001Z"),
+            (1_795_363_446_000, "2026-11-22T16:04:06.000Z"),
+            (1_795_363_445_500, "2026-11-22T16:04:05.500Z"),
+            (-1, "1969-12-31T23:59:59.999Z"),
+        ] {
+            assert_eq!(UtcMillis(ms).rfc3339().as_str(), text);
+        }
+        assert_eq!(
+            UtcMillis(253_402_300_800_000).rfc3339().as_str(),
+            "10000-01-01T00:00:00.000Z"
+        );
         for days in [-800_000, -1, 0, 11_016, 20_417, 2_932_896] {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
