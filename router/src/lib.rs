@@ -34,7 +34,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 pub use upstream::UpstreamClient;
 
@@ -100,10 +100,34 @@ impl Events {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// Process-unique request ids: a random prefix and a counter.
+/// Process-unique request ids: a random prefix and a counter. Each thread
+/// takes counter values in blocks, so workers do not contend on one shared
+/// counter for every request (ids stay unique, not ordered by time).
 struct RequestIds {
     prefix: String,
-    next: std::sync::atomic::AtomicU64,
+}
+
+/// Counter values are handed to threads this many at a time.
+const REQUEST_ID_BLOCK: u64 = 4096;
+/// Process-wide, so ids stay unique across gateways in one process.
+static NEXT_REQUEST_ID_BLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's block: the next value and the end of the block.
+    static REQUEST_ID_RANGE: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+fn next_request_number() -> u64 {
+    REQUEST_ID_RANGE.with(|range| {
+        let (mut next, mut end) = range.get();
+        if next == end {
+            next = NEXT_REQUEST_ID_BLOCK
+                .fetch_add(REQUEST_ID_BLOCK, std::sync::atomic::Ordering::Relaxed);
+            end = next + REQUEST_ID_BLOCK;
+        }
+        range.set((next + 1, end));
+        next
+    })
 }
 
 impl RequestIds {
@@ -111,17 +135,17 @@ impl RequestIds {
         let mut seed = [0u8; 6];
         let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed);
         let prefix = seed.iter().map(|b| format!("{b:02x}")).collect();
-        RequestIds {
-            prefix,
-            next: std::sync::atomic::AtomicU64::new(0),
-        }
+        RequestIds { prefix }
+    }
+
+    fn next(&self) -> InlineStr<48> {
+        self.format(next_request_number())
     }
 
     /// `prefix-counter`, the counter as 10 hex digits (more as needed),
     /// written by hand: this runs once per request.
-    fn next(&self) -> InlineStr<48> {
+    fn format(&self, n: u64) -> InlineStr<48> {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut digits = [b'0'; 16];
         for (i, digit) in digits.iter_mut().rev().enumerate() {
             *digit = HEX[((n >> (4 * i)) & 0xf) as usize];
@@ -178,7 +202,11 @@ struct Trace<'t> {
 }
 
 async fn handle<S: MappingSource>(gateway: &Gateway<S>, request: Request<Body>) -> Response<Body> {
-    let started = Instant::now();
+    // The wall clock, read once at each end, gives the event its time (when
+    // the answer was ready) and both the event and the access line their
+    // duration: a clock read costs as much as a small field of the event.
+    // A clock step backwards during a request reads as zero duration.
+    let started = SystemTime::now();
     let (parts, body) = request.into_parts();
     // The host's mappings outlive `serve` so the trace can borrow from them.
     let mut mappings = None;
@@ -187,9 +215,11 @@ async fn handle<S: MappingSource>(gateway: &Gateway<S>, request: Request<Body>) 
         Ok(response) => response,
         Err(error) => reply::error(&error),
     };
+    let answered = SystemTime::now();
+    let elapsed = answered.duration_since(started).unwrap_or_default();
     let ua = header_str(&parts.headers, header::USER_AGENT).unwrap_or("");
     if let Some(events) = &gateway.events {
-        record_event(events, &parts, &trace, &response, ua, started);
+        record_event(events, &parts, &trace, &response, ua, answered, elapsed);
     }
     let path = parts.uri.path();
     tracing::info!(
@@ -201,10 +231,13 @@ async fn handle<S: MappingSource>(gateway: &Gateway<S>, request: Request<Body>) 
         taken = trace.taken.map(Path::as_str).unwrap_or("-"),
         client = %ClientPrefix(parts.extensions.get::<ClientAddr>()),
         ua = event::truncate(ua, 160),
-        micros = started.elapsed().as_micros() as u64,
+        micros = elapsed.as_micros() as u64,
     );
     response
 }
+
+/// Global Privacy Control; a constant name, so a lookup does not parse it.
+const SEC_GPC: header::HeaderName = header::HeaderName::from_static("sec-gpc");
 
 fn header_str(headers: &http::HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -216,7 +249,8 @@ fn record_event(
     trace: &Trace<'_>,
     response: &Response<Body>,
     user_agent: &str,
-    started: Instant,
+    answered: SystemTime,
+    elapsed: Duration,
 ) {
     let generated;
     let request_id = match parts.extensions.get::<RequestId>() {
@@ -234,14 +268,14 @@ fn record_event(
         .then(|| header_str(response.headers(), header::CONTENT_TYPE))
         .flatten();
     let facts = RequestFacts {
-        time: UtcMillis::now(),
+        time: UtcMillis::from_system(answered),
         request_id,
         host: header_str(&parts.headers, header::HOST).unwrap_or(""),
         method: parts.method.as_str(),
         user_agent,
         addr: parts.extensions.get::<ClientAddr>().map(|a| a.0),
         dnt: header_str(&parts.headers, header::DNT),
-        gpc: parts.headers.get("sec-gpc").and_then(|v| v.to_str().ok()),
+        gpc: header_str(&parts.headers, SEC_GPC),
         kind: trace.kind,
         mapping: trace.mapping.map(Mapping::id),
         name: trace.name,
@@ -251,7 +285,7 @@ fn record_event(
         status: response.status().as_u16(),
         mode: trace.taken.map(Path::as_str),
         media_type,
-        duration_us: started.elapsed().as_micros() as u64,
+        duration_us: elapsed.as_micros() as u64,
     };
     let mut scratch = event::EventScratch::default();
     events.sink.submit(&event::build(
@@ -458,12 +492,35 @@ mod tests {
     #[test]
     fn request_ids_are_prefix_and_ten_or_more_hex_digits() {
         let ids = RequestIds::new();
-        let first = ids.next();
-        let (prefix, counter) = first.split_once('-').unwrap();
-        assert_eq!((prefix.len(), counter), (12, "0000000000"));
-        assert!(ids.next().ends_with("-0000000001"));
-        ids.next
-            .store(0xabc_def0_1234, std::sync::atomic::Ordering::Relaxed);
-        assert!(ids.next().ends_with("-abcdef01234"));
+        let (prefix, counter) = ids
+            .format(0)
+            .split_once('-')
+            .map(|(p, c)| (p.len(), c.to_string()))
+            .unwrap();
+        assert_eq!((prefix, counter.as_str()), (12, "0000000000"));
+        assert!(ids.format(1).ends_with("-0000000001"));
+        assert!(ids.format(0xabc_def0_1234).ends_with("-abcdef01234"));
+    }
+
+    #[test]
+    fn request_ids_are_unique_across_threads() {
+        let ids = std::sync::Arc::new(RequestIds::new());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let ids = ids.clone();
+                std::thread::spawn(move || {
+                    (0..3 * super::REQUEST_ID_BLOCK)
+                        .map(|_| ids.next().as_str().to_string())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all = std::collections::HashSet::new();
+        for thread in threads {
+            for id in thread.join().unwrap() {
+                assert!(all.insert(id));
+            }
+        }
+        assert_eq!(all.len() as u64, 12 * super::REQUEST_ID_BLOCK);
     }
 }
