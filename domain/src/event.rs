@@ -208,31 +208,23 @@ impl JsonFields<'_> {
 /// Eight bytes at a time (SWAR): a value's bytes are checked on every
 /// request, and a byte-by-byte loop was a quarter of building an event.
 fn needs_escape(text: &[u8]) -> bool {
+    use crate::words::word;
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     // Exact for "is there any such byte": a borrow only starts at a byte
-    // that matches, and bytes with their high bit set are masked by `!word`.
-    let has_below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS != 0;
-    let has_zero = |word: u64| has_below(word, 1);
-    let bad = |word: u64| {
-        has_below(word, 0x20)
-            || has_zero(word ^ (ONES * u64::from(b'"')))
-            || has_zero(word ^ (ONES * u64::from(b'\\')))
+    // that matches, and bytes with their high bit set are masked by `!eight`.
+    let has_below =
+        |eight: u64, n: u8| eight.wrapping_sub(ONES * u64::from(n)) & !eight & HIGHS != 0;
+    let has_zero = |eight: u64| has_below(eight, 1);
+    let bad = |eight: u64| {
+        has_below(eight, 0x20)
+            || has_zero(eight ^ (ONES * u64::from(b'"')))
+            || has_zero(eight ^ (ONES * u64::from(b'\\')))
     };
     let mut chunks = text.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(chunk);
-        if bad(u64::from_ne_bytes(bytes)) {
-            return true;
-        }
-    }
-    // The last few bytes as one word, padded with a byte that needs no
-    // escaping (most values are shorter than eight bytes).
-    let rest = chunks.remainder();
-    let mut bytes = [b'a'; 8];
-    bytes[..rest.len()].copy_from_slice(rest);
-    bad(u64::from_ne_bytes(bytes))
+    // The last few bytes are padded with a byte that needs no escaping
+    // (most values are shorter than eight bytes).
+    chunks.any(|chunk| bad(word(chunk, b'a'))) || bad(word(chunks.remainder(), b'a'))
 }
 
 /// Truncates at a character boundary.

@@ -28,5 +28,6 @@ pub mod sink;
 pub mod store;
 pub mod time;
 pub mod useragent;
+mod words;
 
 pub use error::{ErrorCode, RegistryError};

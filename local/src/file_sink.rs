@@ -50,7 +50,6 @@ impl FileSinkConfig {
 
 /// Serialized event lines and how many there are (so the writer never
 /// scans the bytes to count them).
-#[derive(Default)]
 struct Lines {
     bytes: Vec<u8>,
     count: u64,
