@@ -23,7 +23,7 @@ fn load() -> FileEnricher {
     let dir = std::env::var_os("PULLGATE_IPDB_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/ip-location-db")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/ip-location-db")
         });
     let mut e = FileEnricher::new();
     let started = std::time::Instant::now();

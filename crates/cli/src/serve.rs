@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 /// The mapping file used when none is given.
-const EMBEDDED_MAPPINGS: &str = include_str!("../../examples/mappings.toml");
+const EMBEDDED_MAPPINGS: &str = include_str!("../../../examples/mappings.toml");
 
 /// Largest request head hyper buffers; our own 431 answers below this.
 const MAX_REQUEST_HEAD: usize = 64 * 1024;

@@ -7,9 +7,9 @@
 //! ([`Dialect::expression`]). Everything else is the same text on both.
 
 /// The Athena table DDL (partition projection on `dt`).
-pub const EVENTS_TABLE_DDL: &str = include_str!("../../infra/sql/events_table.sql");
-const SESSIONS: &str = include_str!("../../infra/sql/sessions.sql");
-const CLIENTS: &str = include_str!("../../infra/sql/clients.sql");
+pub const EVENTS_TABLE_DDL: &str = include_str!("../../../infra/sql/events_table.sql");
+const SESSIONS: &str = include_str!("../../../infra/sql/sessions.sql");
+const CLIENTS: &str = include_str!("../../../infra/sql/clients.sql");
 
 /// Requests of one client on one repository that follow each other within
 /// this many seconds belong to the same pull (a digest GET after a tag
@@ -109,12 +109,12 @@ impl Query {
     /// The query text as kept in `infra/sql/`, placeholders included.
     pub fn template(self) -> &'static str {
         match self {
-            Query::Overall => include_str!("../../infra/sql/overall.sql"),
-            Query::Series => include_str!("../../infra/sql/series.sql"),
-            Query::Breakdown => include_str!("../../infra/sql/breakdown.sql"),
-            Query::TopPullers => include_str!("../../infra/sql/top_pullers.sql"),
-            Query::Orgs => include_str!("../../infra/sql/orgs.sql"),
-            Query::OrgDetail => include_str!("../../infra/sql/org_detail.sql"),
+            Query::Overall => include_str!("../../../infra/sql/overall.sql"),
+            Query::Series => include_str!("../../../infra/sql/series.sql"),
+            Query::Breakdown => include_str!("../../../infra/sql/breakdown.sql"),
+            Query::TopPullers => include_str!("../../../infra/sql/top_pullers.sql"),
+            Query::Orgs => include_str!("../../../infra/sql/orgs.sql"),
+            Query::OrgDetail => include_str!("../../../infra/sql/org_detail.sql"),
         }
     }
 
@@ -426,7 +426,7 @@ mod tests {
 
     #[test]
     fn the_ddl_lists_exactly_the_event_fields_of_docs_events_md() {
-        let docs = include_str!("../../docs/events.md");
+        let docs = include_str!("../../../docs/events.md");
         let mut documented = Vec::new();
         for line in docs.lines() {
             let Some(first) = line.strip_prefix("| `") else {

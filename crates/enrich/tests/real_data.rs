@@ -11,7 +11,7 @@ fn data_dir() -> PathBuf {
     std::env::var_os("PULLGATE_IPDB_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/ip-location-db")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/ip-location-db")
         })
 }
 
