@@ -8,6 +8,12 @@
 #
 #   bench/redirect.sh            # 3 rounds x 10 s, 64 connections
 #   DURATION=20 ROUNDS=5 CONNECTIONS=128 bench/redirect.sh
+#   BASELINE_BIN=/path/to/old/pullgate bench/redirect.sh
+#
+# BASELINE_BIN: a second pullgate build (an earlier commit) run side by
+# side in the same rounds, events off and on, so a change is compared with
+# what it replaces on the same machine at the same moment (this kind of
+# machine drifts by 10% between runs); the ratios new / baseline follow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -64,17 +70,30 @@ http {
 NGINX
 nginx -c "$work/nginx.conf"
 
-port_events_off=$(free_port)
-"$PULLGATE_BIN" serve --config "$work/mappings.toml" --listen "127.0.0.1:$port_events_off" \
-    --access-log "$work/pullgate-off-access.log" --events off 2>"$work/off.log" &
-pids+=($!)
-port_events_on=$(free_port)
-"$PULLGATE_BIN" serve --config "$work/mappings.toml" --listen "127.0.0.1:$port_events_on" \
-    --access-log "$work/pullgate-on-access.log" --data-dir "$work/data" 2>"$work/on.log" &
-pids+=($!)
-wait_port "$port_nginx"; wait_port "$port_events_off"; wait_port "$port_events_on"
+# Each pullgate server: a name, a binary, and its events flag.
+names=("nginx")
+bins=("")
+events=("")
+add_server() { names+=("$1"); bins+=("$2"); events+=("$3"); }
+add_server "pullgate (events off)" "$PULLGATE_BIN" off
+add_server "pullgate (events on)" "$PULLGATE_BIN" on
+if [ -n "${BASELINE_BIN:-}" ]; then
+    add_server "baseline (events off)" "$BASELINE_BIN" off
+    add_server "baseline (events on)" "$BASELINE_BIN" on
+fi
+count=${#names[@]}
+ports=("$port_nginx")
+for i in $(seq 1 $((count - 1))); do
+    port=$(free_port)
+    ports+=("$port")
+    "${bins[$i]}" serve --config "$work/mappings.toml" --listen "127.0.0.1:$port" \
+        --access-log "$work/pullgate-$i-access.log" --events "${events[$i]}" \
+        --data-dir "$work/data-$i" 2>"$work/server-$i.log" &
+    pids+=($!)
+done
+for port in "${ports[@]}"; do wait_port "$port"; done
 
-for port in "$port_nginx" "$port_events_off" "$port_events_on"; do
+for port in "${ports[@]}"; do
     loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$port$PATH_")
     [ "$loc" = "307 https://registry-1.docker.io/v2/library/alpine/manifests/3.20" ] \
         || { echo "port $port answered: $loc" >&2; exit 1; }
@@ -92,23 +111,21 @@ cpu_ticks() {
 }
 nginx_master=$(cat "$work/nginx.pid")
 server_pids() {
-    case $1 in
-        0) echo "$nginx_master" $(pgrep -P "$nginx_master") ;;
-        1) echo "${pids[0]}" ;;
-        2) echo "${pids[1]}" ;;
-    esac
+    if [ "$1" -eq 0 ]; then
+        echo "$nginx_master" $(pgrep -P "$nginx_master")
+    else
+        echo "${pids[$(($1 - 1))]}"
+    fi
 }
 hz=$(getconf CLK_TCK)
 
 declare -A rps p50 p99 cpu
-names=("nginx" "pullgate (events off)" "pullgate (events on)")
-ports=("$port_nginx" "$port_events_off" "$port_events_on")
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms/,"",v); print v } else { sub(/s$/,"",v); print v*1000 } }'; }
 for round in $(seq "$ROUNDS"); do
     # The order rotates round by round, so that no server always runs
     # right after another's file writes or in the same slot of the round.
-    for k in 0 1 2; do
-        i=$(( (k + round) % 3 ))
+    for k in $(seq 0 $((count - 1))); do
+        i=$(( (k + round) % count ))
         before=$(cpu_ticks $(server_pids "$i"))
         out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:${ports[$i]}$PATH_")
         after=$(cpu_ticks $(server_pids "$i"))
@@ -124,12 +141,12 @@ done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "$(nginx -v 2>&1), $("$PULLGATE_BIN" --version), wrk -t$THREADS -c$CONNECTIONS, $ROUNDS rounds x ${DURATION}s (median)"
+echo "$(nginx -v 2>&1), $("$PULLGATE_BIN" --version)${BASELINE_BIN:+, baseline $BASELINE_BIN}, wrk -t$THREADS -c$CONNECTIONS, $ROUNDS rounds x ${DURATION}s (median)"
 echo
 echo "| server | requests/s | p50 ms | p99 ms | server CPU µs/request |"
 echo "| --- | ---: | ---: | ---: | ---: |"
 declare -A med medcpu
-for i in 0 1 2; do
+for i in $(seq 0 $((count - 1))); do
     r=(); a=(); b=(); c=()
     for round in $(seq "$ROUNDS"); do
         r+=("${rps[$i,$round]}"); a+=("${p50[$i,$round]}"); b+=("${p99[$i,$round]}"); c+=("${cpu[$i,$round]}")
@@ -147,3 +164,10 @@ awk -v n="${med[0]}" -v off="${med[1]}" -v on="${med[2]}" 'BEGIN {
 awk -v n="${medcpu[0]}" -v off="${medcpu[1]}" -v on="${medcpu[2]}" 'BEGIN {
     printf "CPU per request, events on / off: %.2f (events cost %.2f us); pullgate (events off) / nginx: %.2f\n", on / off, on - off, off / n
 }'
+if [ -n "${BASELINE_BIN:-}" ]; then
+    awk -v off="${med[1]}" -v on="${med[2]}" -v boff="${med[3]}" -v bon="${med[4]}" \
+        -v coff="${medcpu[1]}" -v con="${medcpu[2]}" -v cboff="${medcpu[3]}" -v cbon="${medcpu[4]}" 'BEGIN {
+        printf "requests/s, new / baseline: events off %.2f, events on %.2f\n", off / boff, on / bon
+        printf "CPU per request, new / baseline: events off %.2f (%.2f vs %.2f us), events on %.2f (%.2f vs %.2f us)\n", coff / cboff, coff, cboff, con / cbon, con, cbon
+    }'
+fi
