@@ -38,7 +38,8 @@ impl ClientFamily {
         }
     }
 
-    /// Measured (DESIGN.md): docker and containerd follow a 307 and
+    /// Measured (tests/e2e; the README's client table, docs/architecture.md
+    /// "Redirect or proxy"): docker and containerd follow a 307 and
     /// authenticate at the upstream themselves, as long as the repository
     /// name is unchanged. containers/image drops Authorization on a
     /// cross-host redirect and does not re-authenticate.
