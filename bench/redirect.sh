@@ -4,7 +4,7 @@
 # with events on and off. Prints requests/s, p50, p99, the server's CPU
 # time per request (user + system, all its threads and processes: a figure
 # that other load on the machine disturbs far less than requests/s) and
-# the ratios. Not a test: numbers go to the README.
+# the ratios. Not a test: numbers go to docs/benchmarks.md.
 #
 #   bench/redirect.sh            # 3 rounds x 10 s, 64 connections
 #   DURATION=20 ROUNDS=5 CONNECTIONS=128 bench/redirect.sh
