@@ -77,7 +77,7 @@ pub async fn serve(
         return Err(refusals::SCOPE_DENIED);
     }
     // No scope (docker login): the host's registry, if it has just one.
-    let registry = registry.or_else(|| single_registry(host));
+    let registry = registry.or_else(|| host.mappings.single_registry().cloned());
     let Some(registry) = registry else {
         return Ok(anonymous_token());
     };
@@ -145,19 +145,6 @@ pub async fn serve(
 
 fn encode(value: &str) -> String {
     utf8_percent_encode(value, NON_ALPHANUMERIC).to_string()
-}
-
-fn single_registry(host: &HostContext<'_>) -> Option<Arc<Registry>> {
-    let mut registries = host
-        .mappings
-        .oci()
-        .iter()
-        .filter_map(|m| m.active_upstream())
-        .map(|u| &u.registry);
-    let first = registries.next()?;
-    registries
-        .all(|r| r.base == first.base)
-        .then(|| first.clone())
 }
 
 /// For upstreams that need no token: challenged clients still need one.
