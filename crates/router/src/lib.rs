@@ -376,23 +376,18 @@ async fn serve<'t, S: MappingSource>(
     );
 
     match &route {
-        Route::Ping => Ok(match decision::ping(host.mappings, client) {
-            PingAnswer::RedirectTo(base) => {
-                trace.taken = Some(Path::Redirect);
-                reply::redirect(&location::ping(base))
-            }
-            PingAnswer::Ok => reply::ping_ok(),
-            PingAnswer::Challenge => {
-                trace.taken = Some(Path::Proxy);
-                // A client that already holds a token (docker login checks
-                // this way) is welcome; pulls are authorized upstream.
-                if reply::bearer_token(&parts.headers).is_some() {
-                    reply::ping_ok()
-                } else {
+        Route::Ping => {
+            let holds_token = reply::bearer_token(&parts.headers).is_some();
+            let answer = decision::ping(host.mappings, client, holds_token);
+            trace.taken = answer.path();
+            Ok(match answer {
+                PingAnswer::RedirectTo(base) => reply::redirect(&location::ping(base)),
+                PingAnswer::Ok | PingAnswer::Welcome => reply::ping_ok(),
+                PingAnswer::Challenge => {
                     reply::challenge(&host.public_base(), host.name, None, None, None)
                 }
-            }
-        }),
+            })
+        }
         Route::Token => {
             trace.taken = Some(Path::Proxy);
             token::serve(&gateway.upstream, parts, body, &host).await
@@ -410,8 +405,7 @@ async fn serve<'t, S: MappingSource>(
             trace.mapping = Some(matched.mapping);
             trace.name = Some(path);
             trace.upstream = Some(base);
-            let is_index = matched.rest == "index.yaml" || matched.rest.ends_with("/index.yaml");
-            if *rewrite_index && is_index && !base.contains("{path}") && method == Method::Get {
+            if decision::file_path(base, *rewrite_index, matched.rest, method) == Path::Proxy {
                 trace.taken = Some(Path::Proxy);
                 let public = if matched.mapping.name.is_empty() {
                     host.public_base()
