@@ -36,7 +36,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-pub use upstream::UpstreamClient;
+pub use upstream::{UpstreamClient, UpstreamError};
 
 /// Total bytes of request headers we read; larger requests get 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -159,15 +159,22 @@ impl RequestIds {
     }
 }
 
+/// Why a gateway could not be built: entry points stop at start-up with it.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("cannot start the gateway: {0}")]
+    Upstream(#[from] UpstreamError),
+}
+
 impl<S: MappingSource> Gateway<S> {
-    pub fn new(store: S, config: GatewayConfig) -> Self {
-        let upstream = UpstreamClient::new(config.upstream_timeout, config.auth_cache_ttl);
-        Gateway {
+    pub fn new(store: S, config: GatewayConfig) -> Result<Self, GatewayError> {
+        let upstream = UpstreamClient::new(config.upstream_timeout, config.auth_cache_ttl)?;
+        Ok(Gateway {
             store,
             config,
             upstream,
             events: None,
-        }
+        })
     }
 
     /// Turns the event path on.

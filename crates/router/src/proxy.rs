@@ -3,11 +3,10 @@
 //! storage location so their bytes never pass through the gateway.
 
 use crate::reply::{self, ANONYMOUS_TOKEN};
-use crate::upstream::UpstreamClient;
+use crate::upstream::{read_limited, unreadable, UpstreamClient};
 use crate::HostContext;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
-use bytes::Bytes;
 use futures_util::TryStreamExt;
 use http::request::Parts;
 use pullgate_domain::challenge::{self, UpstreamAuth};
@@ -127,28 +126,6 @@ fn stream(response: reqwest::Response) -> Response<Body> {
     out
 }
 
-async fn read_limited(response: reqwest::Response, limit: usize) -> Result<Bytes, RegistryError> {
-    if response
-        .content_length()
-        .is_some_and(|n| n as usize > limit)
-    {
-        return Err(refusals::UPSTREAM_UNAVAILABLE);
-    }
-    let mut body = Vec::new();
-    let mut chunks = response.bytes_stream();
-    while let Some(chunk) = chunks
-        .try_next()
-        .await
-        .map_err(|_| refusals::UPSTREAM_UNAVAILABLE)?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(refusals::UPSTREAM_UNAVAILABLE);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(body))
-}
-
 /// The upstream said 401: send the client to OUR token endpoint, with the
 /// upstream's scope translated back to public names.
 async fn unauthorized(
@@ -172,7 +149,11 @@ async fn unauthorized(
     };
     // Without an upstream scope, ask for pull on the public name.
     let scope = scope.unwrap_or_else(|| format!("repository:{}:pull", call.public_name));
-    let body = read_limited(response, MAX_SMALL_BODY).await.ok();
+    // Without the upstream's error body the client still gets ours.
+    let body = read_limited(response, MAX_SMALL_BODY)
+        .await
+        .map_err(|e| tracing::warn!(error = %e, "upstream 401 body not read; sending ours"))
+        .ok();
     Ok(reply::challenge(
         &call.host.public_base(),
         call.host.name,
@@ -261,7 +242,9 @@ pub async fn tags(
         .get(header::LINK)
         .and_then(|v| v.to_str().ok())
         .and_then(|link| next_page_link(call.public_name, link));
-    let body = read_limited(response, MAX_SMALL_BODY).await?;
+    let body = read_limited(response, MAX_SMALL_BODY)
+        .await
+        .map_err(|e| unreadable("tag list", e))?;
     let mut list: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| refusals::UPSTREAM_UNAVAILABLE)?;
     if let Some(obj) = list.as_object_mut() {
@@ -319,7 +302,9 @@ pub async fn helm_index(
     if !response.status().is_success() {
         return Ok(stream(response));
     }
-    let body = read_limited(response, MAX_INDEX_BODY).await?;
+    let body = read_limited(response, MAX_INDEX_BODY)
+        .await
+        .map_err(|e| unreadable("helm index", e))?;
     let text = String::from_utf8_lossy(&body).replace(upstream_base, public_base);
     let mut out = Response::new(Body::from(text));
     out.headers_mut().insert(

@@ -5,7 +5,7 @@
 //! through. The token is the upstream's: proxied requests carry it upstream.
 
 use crate::reply::ANONYMOUS_TOKEN;
-use crate::upstream::UpstreamClient;
+use crate::upstream::{read_limited, unreadable, UpstreamClient};
 use crate::HostContext;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
@@ -125,16 +125,9 @@ pub async fn serve(
     let status =
         StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-    if response
-        .content_length()
-        .is_some_and(|n| n as usize > MAX_TOKEN_RESPONSE)
-    {
-        return Err(refusals::UPSTREAM_UNAVAILABLE);
-    }
-    let body = response
-        .bytes()
+    let body = read_limited(response, MAX_TOKEN_RESPONSE)
         .await
-        .map_err(|_| refusals::UPSTREAM_UNAVAILABLE)?;
+        .map_err(|e| unreadable("token", e))?;
     let mut out = Response::new(Body::from(body));
     *out.status_mut() = status;
     if let Some(content_type) = content_type {
