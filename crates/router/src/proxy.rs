@@ -2,9 +2,10 @@
 //! Accept lines and Authorization; blobs answered with the upstream's
 //! storage location so their bytes never pass through the gateway.
 
+use crate::handlers::HostContext;
+use crate::headers::bearer_token;
 use crate::reply::{self, ANONYMOUS_TOKEN};
 use crate::upstream::{read_limited, unreadable, UpstreamClient};
-use crate::HostContext;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use futures_util::TryStreamExt;
@@ -75,7 +76,7 @@ fn request_headers(parts: &Parts) -> HeaderMap {
         }
     }
     if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
-        if crate::reply::bearer_token(&parts.headers) != Some(ANONYMOUS_TOKEN) {
+        if bearer_token(&parts.headers) != Some(ANONYMOUS_TOKEN) {
             headers.insert(header::AUTHORIZATION, auth.clone());
         }
     }

@@ -4,15 +4,16 @@
 //! own realm issue the token, with the client's Basic credentials passed
 //! through. The token is the upstream's: proxied requests carry it upstream.
 
+use super::{Answer, HostContext};
 use crate::reply::ANONYMOUS_TOKEN;
 use crate::upstream::{read_limited, unreadable, UpstreamClient};
-use crate::HostContext;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http::request::Parts;
 use http_body_util::BodyExt;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use pullgate_domain::challenge::UpstreamAuth;
+use pullgate_domain::decision::Path;
 use pullgate_domain::error::{refusals, RegistryError};
 use pullgate_domain::mapping::Registry;
 use pullgate_domain::route::query_pairs;
@@ -22,7 +23,24 @@ use std::sync::Arc;
 const MAX_FORM_BYTES: usize = 64 * 1024;
 const MAX_TOKEN_RESPONSE: usize = 1024 * 1024;
 
-pub async fn serve(
+/// Token requests only exist on the proxy path: a redirected client asks
+/// the upstream's realm itself.
+pub(super) async fn answer<'t>(
+    client: &UpstreamClient,
+    parts: &Parts,
+    body: Body,
+    host: &HostContext<'_>,
+) -> Answer<'t> {
+    Answer::new(
+        exchange(client, parts, body, host).await,
+        Some(Path::Proxy),
+        None,
+    )
+}
+
+/// The client's token request, translated and sent to the upstream realm;
+/// its answer relayed.
+async fn exchange(
     client: &UpstreamClient,
     parts: &Parts,
     body: Body,
