@@ -183,8 +183,16 @@ pub async fn blob(
     client: &UpstreamClient,
     call: &Call<'_>,
 ) -> Result<Response<Body>, RegistryError> {
-    if let Ok(UpstreamAuth::None) = client.auth(&call.upstream.registry).await {
-        return Ok(reply::redirect(call.url));
+    match client.auth(&call.upstream.registry).await {
+        Ok(UpstreamAuth::None) => return Ok(reply::redirect(call.url)),
+        Ok(_) => {}
+        // Asking for the blob itself, with the client's credentials, still
+        // works when only the discovery failed.
+        Err(e) => tracing::warn!(
+            upstream = %call.upstream.registry.base,
+            error = %e,
+            "auth discovery failed; asking for the blob with the client's credentials"
+        ),
     }
     let response = send(client, call).await?;
     let status = response.status();
@@ -197,7 +205,15 @@ pub async fn blob(
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|l| absolute_location(&call.upstream.registry.base, l))
-            .ok_or(refusals::UPSTREAM_UNAVAILABLE)?;
+            .ok_or_else(|| {
+                // The location itself is not logged: storage URLs are signed.
+                tracing::warn!(
+                    upstream = %call.upstream.registry.base,
+                    status = status.as_u16(),
+                    "blob redirect without a usable Location"
+                );
+                refusals::UPSTREAM_UNAVAILABLE
+            })?;
         return Ok(reply::redirect(&location));
     }
     if status.is_success() && call.parts.method == http::Method::GET {
@@ -246,8 +262,10 @@ pub async fn tags(
     let body = read_limited(response, MAX_SMALL_BODY)
         .await
         .map_err(|e| unreadable("tag list", e))?;
-    let mut list: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|_| refusals::UPSTREAM_UNAVAILABLE)?;
+    let mut list: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        tracing::warn!(upstream = %call.upstream.registry.base, error = %e, "tag list is not JSON");
+        refusals::UPSTREAM_UNAVAILABLE
+    })?;
     if let Some(obj) = list.as_object_mut() {
         obj.insert("name".into(), call.public_name.into());
     }
@@ -299,7 +317,10 @@ pub async fn helm_index(
         .headers(headers)
         .send()
         .await
-        .map_err(|_| refusals::UPSTREAM_UNAVAILABLE)?;
+        .map_err(|e| {
+            tracing::warn!(upstream = %upstream_base, error = %e, "helm index request failed");
+            refusals::UPSTREAM_UNAVAILABLE
+        })?;
     if !response.status().is_success() {
         return Ok(stream(response));
     }

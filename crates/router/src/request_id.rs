@@ -38,7 +38,11 @@ fn next_request_number() -> u64 {
 impl RequestIds {
     pub(crate) fn new() -> Self {
         let mut seed = [0u8; 6];
-        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed);
+        if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed).is_err() {
+            // Ids stay unique within the process; across processes they may
+            // repeat, which an operator should know about.
+            tracing::warn!("no system randomness for the request id prefix; using zeros");
+        }
         let prefix = seed.iter().map(|b| format!("{b:02x}")).collect();
         RequestIds { prefix }
     }

@@ -115,7 +115,10 @@ pub(crate) async fn read_limited(
         let chunk = match chunks.try_next().await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
-            Err(source) => return Err(BodyError::Read { origin, source }),
+            Err(source) => {
+                let source = source.without_url();
+                return Err(BodyError::Read { origin, source });
+            }
         };
         if body.len() + chunk.len() > limit {
             return Err(BodyError::TooLarge { origin, limit });
@@ -142,6 +145,24 @@ mod tests {
         // A user agent that is no header value makes reqwest's builder fail.
         let built = http_client(Duration::from_secs(1), "pullgate\n");
         assert!(matches!(built, Err(UpstreamError::Build(_))), "{built:?}");
+        let message = built.unwrap_err().to_string();
+        assert!(
+            message.starts_with("cannot build the HTTP client for upstream registries"),
+            "{message}"
+        );
         assert!(http_client(Duration::from_secs(1), USER_AGENT).is_ok());
+    }
+
+    #[test]
+    fn an_oversized_answer_is_upstream_unavailable_and_its_log_names_the_limit() {
+        let error = BodyError::TooLarge {
+            origin: "http://127.0.0.1:5000".into(),
+            limit: 1024,
+        };
+        assert_eq!(
+            error.to_string(),
+            "the answer from http://127.0.0.1:5000 is larger than the 1024-byte limit"
+        );
+        assert_eq!(unreadable("token", error), refusals::UPSTREAM_UNAVAILABLE);
     }
 }
