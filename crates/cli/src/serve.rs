@@ -144,7 +144,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_scheme: if tls.is_some() { "https" } else { "http" },
         ..GatewayConfig::default()
     };
-    let mut gateway = Gateway::new(table, config);
+    let mut gateway = Gateway::new(table, config)?;
     let sink = if args.events == "on" {
         let sink = Arc::new(
             FileSink::start(FileSinkConfig::new(&args.data_dir)).with_context(|| {

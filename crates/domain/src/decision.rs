@@ -8,6 +8,7 @@
 
 use crate::client::ClientFamily;
 use crate::mapping::{HostMappings, Mapping, Mode};
+use crate::route::Method;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Path {
@@ -53,23 +54,52 @@ pub enum PingAnswer<'a> {
     RedirectTo(&'a str),
     /// 200 `{}`: redirects, but to several registries.
     Ok,
+    /// 200 `{}` on a proxied host to a client that already holds a bearer
+    /// token (docker login checks this way): pulls are authorized upstream,
+    /// so there is nothing for us to check.
+    Welcome,
     /// 401 with our own Bearer challenge.
     Challenge,
 }
 
-pub fn ping(host: &HostMappings, client: ClientFamily) -> PingAnswer<'_> {
-    if host.oci().is_empty() || !host_redirects(host, client) {
-        return PingAnswer::Challenge;
+impl PingAnswer<'_> {
+    /// The path the ping took, for the access line and the event: none when
+    /// it answers for several registries at once.
+    pub fn path(&self) -> Option<Path> {
+        match self {
+            PingAnswer::RedirectTo(_) => Some(Path::Redirect),
+            PingAnswer::Ok => None,
+            PingAnswer::Welcome | PingAnswer::Challenge => Some(Path::Proxy),
+        }
     }
-    let mut bases = host
-        .oci()
-        .iter()
-        .filter_map(|m| m.active_upstream())
-        .map(|u| u.registry.base.as_str());
-    let first = bases.next();
-    match first {
-        Some(base) if bases.all(|b| b == base) => PingAnswer::RedirectTo(base),
-        _ => PingAnswer::Ok,
+}
+
+/// `holds_token`: the client sent `Authorization: Bearer …`.
+pub fn ping(host: &HostMappings, client: ClientFamily, holds_token: bool) -> PingAnswer<'_> {
+    if host.oci().is_empty() || !host_redirects(host, client) {
+        return if holds_token {
+            PingAnswer::Welcome
+        } else {
+            PingAnswer::Challenge
+        };
+    }
+    match host.single_registry() {
+        Some(registry) => PingAnswer::RedirectTo(&registry.base),
+        None => PingAnswer::Ok,
+    }
+}
+
+/// The path a request for a file below an `http` mapping takes: a classic
+/// Helm repository's `index.yaml` (at any depth) is fetched on `GET` and
+/// its chart URLs rewritten to come back through us (so downloads count),
+/// when the mapping asks for that and its base is a URL prefix chart URLs
+/// can start with (a `{path}` template is not); everything else is a 307.
+pub fn file_path(base: &str, rewrite_index: bool, rest: &str, method: Method) -> Path {
+    let is_index = rest == "index.yaml" || rest.ends_with("/index.yaml");
+    if rewrite_index && is_index && !base.contains("{path}") && method == Method::Get {
+        Path::Proxy
+    } else {
+        Path::Redirect
     }
 }
 
@@ -125,28 +155,126 @@ mod tests {
         for m in h.oci() {
             assert_eq!(path_for(&h, m, Docker), Path::Proxy);
         }
-        assert_eq!(ping(&h, Docker), PingAnswer::Challenge);
+        assert_eq!(ping(&h, Docker, false), PingAnswer::Challenge);
     }
 
     #[test]
     fn ping_answers() {
         let one = host(&[("acme/app", "ghcr.io/acme/app", "redirect")]);
-        assert_eq!(
-            ping(&one, ContainersImage),
-            PingAnswer::RedirectTo("https://ghcr.io")
-        );
         let two = host(&[
             ("a", "ghcr.io/a", "redirect"),
             ("b", "quay.io/b", "redirect"),
         ]);
-        assert_eq!(ping(&two, Other), PingAnswer::Ok);
         let proxy = host(&[("a", "ghcr.io/a", "proxy")]);
-        assert_eq!(ping(&proxy, Docker), PingAnswer::Challenge);
         let auto = host(&[("acme/app", "ghcr.io/acme/app", "auto")]);
+        // Files only: nothing to redirect to.
+        let none = HostMappings::default();
+        let ghcr = PingAnswer::RedirectTo("https://ghcr.io");
+        // (host, client, holds a bearer token, answer, path taken)
+        let cases = [
+            (
+                &one,
+                ContainersImage,
+                false,
+                ghcr.clone(),
+                Some(Path::Redirect),
+            ),
+            // A token changes nothing where the client is sent upstream.
+            (
+                &one,
+                ContainersImage,
+                true,
+                ghcr.clone(),
+                Some(Path::Redirect),
+            ),
+            (&two, Other, false, PingAnswer::Ok, None),
+            (&two, Other, true, PingAnswer::Ok, None),
+            (
+                &proxy,
+                Docker,
+                false,
+                PingAnswer::Challenge,
+                Some(Path::Proxy),
+            ),
+            (&proxy, Docker, true, PingAnswer::Welcome, Some(Path::Proxy)),
+            (&auto, Docker, false, ghcr.clone(), Some(Path::Redirect)),
+            (
+                &auto,
+                ContainersImage,
+                false,
+                PingAnswer::Challenge,
+                Some(Path::Proxy),
+            ),
+            (
+                &auto,
+                ContainersImage,
+                true,
+                PingAnswer::Welcome,
+                Some(Path::Proxy),
+            ),
+            (
+                &none,
+                Docker,
+                false,
+                PingAnswer::Challenge,
+                Some(Path::Proxy),
+            ),
+            (&none, Docker, true, PingAnswer::Welcome, Some(Path::Proxy)),
+        ];
+        for (i, (h, client, holds_token, answer, path)) in cases.into_iter().enumerate() {
+            let got = ping(h, client, holds_token);
+            assert_eq!(got, answer, "case {i}: {client:?} token={holds_token}");
+            assert_eq!(got.path(), path, "case {i}");
+        }
+    }
+
+    #[test]
+    fn single_registry_is_the_one_registry_serving_now() {
+        let one = host(&[("a", "ghcr.io/a", "proxy"), ("b", "ghcr.io/b", "redirect")]);
         assert_eq!(
-            ping(&auto, Docker),
-            PingAnswer::RedirectTo("https://ghcr.io")
+            one.single_registry().map(|r| r.base.as_str()),
+            Some("https://ghcr.io")
         );
-        assert_eq!(ping(&auto, ContainersImage), PingAnswer::Challenge);
+        let two = host(&[("a", "ghcr.io/a", "proxy"), ("b", "quay.io/b", "proxy")]);
+        assert_eq!(two.single_registry(), None);
+        assert_eq!(HostMappings::default().single_registry(), None);
+        // A primary marked down counts as its fallback's registry.
+        let toml = "[[mappings]]\nhost=\"h\"\nname=\"a\"\nupstream=\"ghcr.io/a\"\n\
+                    [[mappings]]\nhost=\"h\"\nname=\"b\"\nupstream=\"quay.io/b\"\n\
+                    fallback=\"ghcr.io/b\"\ndown=true\n";
+        let t = MappingTable::from_toml(toml).unwrap();
+        assert_eq!(
+            t.host("h")
+                .unwrap()
+                .single_registry()
+                .map(|r| r.base.as_str()),
+            Some("https://ghcr.io")
+        );
+    }
+
+    #[test]
+    fn only_a_get_of_a_helm_index_is_fetched_and_rewritten() {
+        let base = "https://charts.acme.dev/stable";
+        let template = "https://h/{path}?raw=1";
+        // (base, rewrite_index, rest, method, path)
+        let cases = [
+            (base, true, "index.yaml", Method::Get, Path::Proxy),
+            (base, true, "sub/index.yaml", Method::Get, Path::Proxy),
+            (base, true, "index.yaml", Method::Head, Path::Redirect),
+            (base, true, "index.yaml", Method::Post, Path::Redirect),
+            (base, false, "index.yaml", Method::Get, Path::Redirect),
+            (base, true, "myindex.yaml", Method::Get, Path::Redirect),
+            (base, true, "index.yaml.bak", Method::Get, Path::Redirect),
+            (base, true, "app-1.0.0.tgz", Method::Get, Path::Redirect),
+            (base, true, "", Method::Get, Path::Redirect),
+            (template, true, "index.yaml", Method::Get, Path::Redirect),
+        ];
+        for (base, rewrite_index, rest, method, path) in cases {
+            assert_eq!(
+                file_path(base, rewrite_index, rest, method),
+                path,
+                "{base} {rewrite_index} {rest} {method:?}"
+            );
+        }
     }
 }

@@ -286,6 +286,20 @@ impl HostMappings {
         &self.oci
     }
 
+    /// The registry that serves every registry mapping of the host right
+    /// now (fallbacks included while their primary is down), if there is
+    /// just one: where `/v2/` can send a client, and the realm a token
+    /// request without a scope (docker login) is meant for.
+    pub fn single_registry(&self) -> Option<&Arc<Registry>> {
+        let mut registries = self
+            .oci
+            .iter()
+            .filter_map(Mapping::active_upstream)
+            .map(|u| &u.registry);
+        let first = registries.next()?;
+        registries.all(|r| r.base == first.base).then_some(first)
+    }
+
     pub fn http(&self) -> &[Mapping] {
         &self.http
     }

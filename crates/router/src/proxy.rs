@@ -2,12 +2,12 @@
 //! Accept lines and Authorization; blobs answered with the upstream's
 //! storage location so their bytes never pass through the gateway.
 
+use crate::handlers::HostContext;
+use crate::headers::bearer_token;
 use crate::reply::{self, ANONYMOUS_TOKEN};
-use crate::upstream::UpstreamClient;
-use crate::HostContext;
+use crate::upstream::{read_limited, unreadable, UpstreamClient};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
-use bytes::Bytes;
 use futures_util::TryStreamExt;
 use http::request::Parts;
 use pullgate_domain::challenge::{self, UpstreamAuth};
@@ -76,7 +76,7 @@ fn request_headers(parts: &Parts) -> HeaderMap {
         }
     }
     if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
-        if crate::reply::bearer_token(&parts.headers) != Some(ANONYMOUS_TOKEN) {
+        if bearer_token(&parts.headers) != Some(ANONYMOUS_TOKEN) {
             headers.insert(header::AUTHORIZATION, auth.clone());
         }
     }
@@ -127,28 +127,6 @@ fn stream(response: reqwest::Response) -> Response<Body> {
     out
 }
 
-async fn read_limited(response: reqwest::Response, limit: usize) -> Result<Bytes, RegistryError> {
-    if response
-        .content_length()
-        .is_some_and(|n| n as usize > limit)
-    {
-        return Err(refusals::UPSTREAM_UNAVAILABLE);
-    }
-    let mut body = Vec::new();
-    let mut chunks = response.bytes_stream();
-    while let Some(chunk) = chunks
-        .try_next()
-        .await
-        .map_err(|_| refusals::UPSTREAM_UNAVAILABLE)?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(refusals::UPSTREAM_UNAVAILABLE);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(body))
-}
-
 /// The upstream said 401: send the client to OUR token endpoint, with the
 /// upstream's scope translated back to public names.
 async fn unauthorized(
@@ -172,7 +150,11 @@ async fn unauthorized(
     };
     // Without an upstream scope, ask for pull on the public name.
     let scope = scope.unwrap_or_else(|| format!("repository:{}:pull", call.public_name));
-    let body = read_limited(response, MAX_SMALL_BODY).await.ok();
+    // Without the upstream's error body the client still gets ours.
+    let body = read_limited(response, MAX_SMALL_BODY)
+        .await
+        .map_err(|e| tracing::warn!(error = %e, "upstream 401 body not read; sending ours"))
+        .ok();
     Ok(reply::challenge(
         &call.host.public_base(),
         call.host.name,
@@ -201,8 +183,16 @@ pub async fn blob(
     client: &UpstreamClient,
     call: &Call<'_>,
 ) -> Result<Response<Body>, RegistryError> {
-    if let Ok(UpstreamAuth::None) = client.auth(&call.upstream.registry).await {
-        return Ok(reply::redirect(call.url));
+    match client.auth(&call.upstream.registry).await {
+        Ok(UpstreamAuth::None) => return Ok(reply::redirect(call.url)),
+        Ok(_) => {}
+        // Asking for the blob itself, with the client's credentials, still
+        // works when only the discovery failed.
+        Err(e) => tracing::warn!(
+            upstream = %call.upstream.registry.base,
+            error = %e,
+            "auth discovery failed; asking for the blob with the client's credentials"
+        ),
     }
     let response = send(client, call).await?;
     let status = response.status();
@@ -215,7 +205,15 @@ pub async fn blob(
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|l| absolute_location(&call.upstream.registry.base, l))
-            .ok_or(refusals::UPSTREAM_UNAVAILABLE)?;
+            .ok_or_else(|| {
+                // The location itself is not logged: storage URLs are signed.
+                tracing::warn!(
+                    upstream = %call.upstream.registry.base,
+                    status = status.as_u16(),
+                    "blob redirect without a usable Location"
+                );
+                refusals::UPSTREAM_UNAVAILABLE
+            })?;
         return Ok(reply::redirect(&location));
     }
     if status.is_success() && call.parts.method == http::Method::GET {
@@ -261,9 +259,13 @@ pub async fn tags(
         .get(header::LINK)
         .and_then(|v| v.to_str().ok())
         .and_then(|link| next_page_link(call.public_name, link));
-    let body = read_limited(response, MAX_SMALL_BODY).await?;
-    let mut list: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|_| refusals::UPSTREAM_UNAVAILABLE)?;
+    let body = read_limited(response, MAX_SMALL_BODY)
+        .await
+        .map_err(|e| unreadable("tag list", e))?;
+    let mut list: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        tracing::warn!(upstream = %call.upstream.registry.base, error = %e, "tag list is not JSON");
+        refusals::UPSTREAM_UNAVAILABLE
+    })?;
     if let Some(obj) = list.as_object_mut() {
         obj.insert("name".into(), call.public_name.into());
     }
@@ -315,11 +317,16 @@ pub async fn helm_index(
         .headers(headers)
         .send()
         .await
-        .map_err(|_| refusals::UPSTREAM_UNAVAILABLE)?;
+        .map_err(|e| {
+            tracing::warn!(upstream = %upstream_base, error = %e, "helm index request failed");
+            refusals::UPSTREAM_UNAVAILABLE
+        })?;
     if !response.status().is_success() {
         return Ok(stream(response));
     }
-    let body = read_limited(response, MAX_INDEX_BODY).await?;
+    let body = read_limited(response, MAX_INDEX_BODY)
+        .await
+        .map_err(|e| unreadable("helm index", e))?;
     let text = String::from_utf8_lossy(&body).replace(upstream_base, public_base);
     let mut out = Response::new(Body::from(text));
     out.headers_mut().insert(

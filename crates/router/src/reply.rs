@@ -1,7 +1,7 @@
 //! Building the responses the gateway gives itself.
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use axum::http::{header, HeaderValue, Response, StatusCode};
 use pullgate_domain::challenge;
 use pullgate_domain::error::RegistryError;
 
@@ -81,13 +81,4 @@ pub fn challenge(
     headers.insert(header::CONTENT_TYPE, JSON);
     headers.insert(API_VERSION, API_VERSION_VALUE);
     response
-}
-
-/// The bearer token a client presents, if any.
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
 }

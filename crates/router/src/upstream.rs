@@ -1,7 +1,10 @@
 //! Calls to upstream registries, and what we learnt about how each one
 //! authenticates (cached: the request path must not ask twice).
 
+use bytes::Bytes;
+use futures_util::TryStreamExt;
 use pullgate_domain::challenge::{self, UpstreamAuth};
+use pullgate_domain::error::{refusals, RegistryError};
 use pullgate_domain::location;
 use pullgate_domain::mapping::Registry;
 use std::collections::HashMap;
@@ -16,29 +19,38 @@ pub struct UpstreamClient {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
+    /// No client at all rather than one that follows redirects: a followed
+    /// blob redirect would pull the bytes through the gateway.
+    #[error("cannot build the HTTP client for upstream registries: {0}")]
+    Build(#[source] reqwest::Error),
     #[error("upstream request failed: {0}")]
     Http(#[from] reqwest::Error),
     #[error("upstream {0} answered /v2/ with {1} and no usable challenge")]
     NoChallenge(String, u16),
 }
 
+/// Why an upstream answer's body was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the answer from {origin} is larger than the {limit}-byte limit")]
+    TooLarge { origin: String, limit: usize },
+    #[error("reading the answer from {origin} failed: {source}")]
+    Read {
+        origin: String,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+const USER_AGENT: &str = concat!("pullgate/", env!("CARGO_PKG_VERSION"));
+
 impl UpstreamClient {
-    pub fn new(timeout: Duration, auth_ttl: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            // Blob answers are storage locations handed to the client; we
-            // never follow them ourselves.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("pullgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        UpstreamClient {
-            http,
+    pub fn new(timeout: Duration, auth_ttl: Duration) -> Result<Self, UpstreamError> {
+        Ok(UpstreamClient {
+            http: http_client(timeout, USER_AGENT)?,
             auth_cache: RwLock::new(HashMap::new()),
             auth_ttl,
-        }
+        })
     }
 
     /// How the registry authenticates: from its own `/v2/` challenge,
@@ -67,5 +79,90 @@ impl UpstreamClient {
             cache.insert(registry.base.clone(), (auth.clone(), Instant::now()));
         }
         Ok(auth)
+    }
+}
+
+fn http_client(timeout: Duration, user_agent: &str) -> Result<reqwest::Client, UpstreamError> {
+    reqwest::Client::builder()
+        // Blob answers are storage locations handed to the client; we
+        // never follow them ourselves.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(user_agent)
+        .build()
+        .map_err(UpstreamError::Build)
+}
+
+/// Reads an upstream answer whole, but never more than `limit` bytes: the
+/// upstreams (and the token realms they name) are servers we do not
+/// control. A Content-Length over the limit is refused before reading;
+/// without one (chunked), reading stops once the limit is passed.
+pub(crate) async fn read_limited(
+    response: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    // Scheme, host and port only: paths and queries of realms may carry
+    // what a client asked for, and logs are storage too.
+    let origin = response.url().origin().ascii_serialization();
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge { origin, limit });
+    }
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    loop {
+        let chunk = match chunks.try_next().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(source) => {
+                let source = source.without_url();
+                return Err(BodyError::Read { origin, source });
+            }
+        };
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge { origin, limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
+}
+
+/// An upstream answer we could not read: logged with the limit it broke,
+/// and the client gets `UPSTREAM_UNAVAILABLE` (the upstream misbehaved, not
+/// the client). `what` names the answer in the log line.
+pub(crate) fn unreadable(what: &'static str, error: BodyError) -> RegistryError {
+    tracing::warn!(answer = what, error = %error, "upstream answer not read");
+    refusals::UPSTREAM_UNAVAILABLE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_that_cannot_be_built_is_an_error_not_a_default_client() {
+        // A user agent that is no header value makes reqwest's builder fail.
+        let built = http_client(Duration::from_secs(1), "pullgate\n");
+        assert!(matches!(built, Err(UpstreamError::Build(_))), "{built:?}");
+        let message = built.unwrap_err().to_string();
+        assert!(
+            message.starts_with("cannot build the HTTP client for upstream registries"),
+            "{message}"
+        );
+        assert!(http_client(Duration::from_secs(1), USER_AGENT).is_ok());
+    }
+
+    #[test]
+    fn an_oversized_answer_is_upstream_unavailable_and_its_log_names_the_limit() {
+        let error = BodyError::TooLarge {
+            origin: "http://127.0.0.1:5000".into(),
+            limit: 1024,
+        };
+        assert_eq!(
+            error.to_string(),
+            "the answer from http://127.0.0.1:5000 is larger than the 1024-byte limit"
+        );
+        assert_eq!(unreadable("token", error), refusals::UPSTREAM_UNAVAILABLE);
     }
 }

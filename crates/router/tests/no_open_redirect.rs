@@ -58,7 +58,7 @@ proptest! {
         let Ok(uri) = path.parse::<http::Uri>() else { return Ok(()) };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let table = MappingTable::from_toml(MAPPINGS).unwrap();
-        let app = router(Gateway::new(table, GatewayConfig::default()));
+        let app = router(Gateway::new(table, GatewayConfig::default()).unwrap());
         let request = Request::builder()
             .method(method)
             .uri(uri)

@@ -39,7 +39,7 @@ upstream = "https://github.com/acme/charts/releases/download"
 
 pub fn app() -> axum::Router {
     let table = MappingTable::from_toml(MAPPINGS).unwrap();
-    router(Gateway::new(table, GatewayConfig::default()))
+    router(Gateway::new(table, GatewayConfig::default()).unwrap())
 }
 
 pub async fn call(

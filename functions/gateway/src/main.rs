@@ -150,7 +150,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let table = std::env::var("PULLGATE_TABLE")
         .context("PULLGATE_TABLE (the DynamoDB mapping table) is not set")?;
     let store = CachedMappings::new(DynamoMappings::new(&config, table), cache_settings()?);
-    let mut gateway = Gateway::new(store, GatewayConfig::default());
+    let mut gateway = Gateway::new(store, GatewayConfig::default())?;
 
     let mut flush: Option<(Arc<Sink>, UnboundedSender<()>, UnboundedReceiver<()>)> = None;
     if let Ok(stream) = std::env::var("PULLGATE_FIREHOSE_STREAM") {

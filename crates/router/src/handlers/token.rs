@@ -4,15 +4,16 @@
 //! own realm issue the token, with the client's Basic credentials passed
 //! through. The token is the upstream's: proxied requests carry it upstream.
 
+use super::{Answer, HostContext};
 use crate::reply::ANONYMOUS_TOKEN;
-use crate::upstream::UpstreamClient;
-use crate::HostContext;
+use crate::upstream::{read_limited, unreadable, UpstreamClient};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http::request::Parts;
 use http_body_util::BodyExt;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use pullgate_domain::challenge::UpstreamAuth;
+use pullgate_domain::decision::Path;
 use pullgate_domain::error::{refusals, RegistryError};
 use pullgate_domain::mapping::Registry;
 use pullgate_domain::route::query_pairs;
@@ -22,7 +23,24 @@ use std::sync::Arc;
 const MAX_FORM_BYTES: usize = 64 * 1024;
 const MAX_TOKEN_RESPONSE: usize = 1024 * 1024;
 
-pub async fn serve(
+/// Token requests only exist on the proxy path: a redirected client asks
+/// the upstream's realm itself.
+pub(super) async fn answer<'t>(
+    client: &UpstreamClient,
+    parts: &Parts,
+    body: Body,
+    host: &HostContext<'_>,
+) -> Answer<'t> {
+    Answer::new(
+        exchange(client, parts, body, host).await,
+        Some(Path::Proxy),
+        None,
+    )
+}
+
+/// The client's token request, translated and sent to the upstream realm;
+/// its answer relayed.
+async fn exchange(
     client: &UpstreamClient,
     parts: &Parts,
     body: Body,
@@ -77,7 +95,7 @@ pub async fn serve(
         return Err(refusals::SCOPE_DENIED);
     }
     // No scope (docker login): the host's registry, if it has just one.
-    let registry = registry.or_else(|| single_registry(host));
+    let registry = registry.or_else(|| host.mappings.single_registry().cloned());
     let Some(registry) = registry else {
         return Ok(anonymous_token());
     };
@@ -125,16 +143,9 @@ pub async fn serve(
     let status =
         StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-    if response
-        .content_length()
-        .is_some_and(|n| n as usize > MAX_TOKEN_RESPONSE)
-    {
-        return Err(refusals::UPSTREAM_UNAVAILABLE);
-    }
-    let body = response
-        .bytes()
+    let body = read_limited(response, MAX_TOKEN_RESPONSE)
         .await
-        .map_err(|_| refusals::UPSTREAM_UNAVAILABLE)?;
+        .map_err(|e| unreadable("token", e))?;
     let mut out = Response::new(Body::from(body));
     *out.status_mut() = status;
     if let Some(content_type) = content_type {
@@ -145,19 +156,6 @@ pub async fn serve(
 
 fn encode(value: &str) -> String {
     utf8_percent_encode(value, NON_ALPHANUMERIC).to_string()
-}
-
-fn single_registry(host: &HostContext<'_>) -> Option<Arc<Registry>> {
-    let mut registries = host
-        .mappings
-        .oci()
-        .iter()
-        .filter_map(|m| m.active_upstream())
-        .map(|u| &u.registry);
-    let first = registries.next()?;
-    registries
-        .all(|r| r.base == first.base)
-        .then(|| first.clone())
 }
 
 /// For upstreams that need no token: challenged clients still need one.
