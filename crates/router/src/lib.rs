@@ -10,6 +10,7 @@
 //! 4. `decision::path_for` → 307 built from the mapping, or proxy
 //!    (`proxy.rs`), with our token endpoint (`token.rs`) in front.
 
+pub mod client_addr;
 mod proxy;
 mod reply;
 mod token;
