@@ -16,8 +16,10 @@ const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwa
 /// to us directly can cause either at will), when there are fewer entries
 /// than trusted proxies (a proxy is missing or the count is too high) and
 /// when the entry read is no bare IP address (garbage, or `addr:port`,
-/// which no proxy we trust writes). A header line that is not visible ASCII
-/// is skipped whole.
+/// which no proxy we trust writes). Lines are split on commas as bytes: a
+/// client's bytes that are not ASCII make an unreadable entry, counted like
+/// any other, so they cannot remove the entries a proxy appended to the same
+/// line and shift which entry is read.
 pub fn from_forwarded(peer: IpAddr, headers: &HeaderMap, trusted: usize) -> IpAddr {
     if trusted == 0 {
         return peer;
@@ -27,9 +29,7 @@ pub fn from_forwarded(peer: IpAddr, headers: &HeaderMap, trusted: usize) -> IpAd
         .get_all(X_FORWARDED_FOR)
         .iter()
         .rev()
-        .filter_map(|line| line.to_str().ok())
-        .flat_map(|line| line.rsplit(','))
-        .map(str::trim)
+        .flat_map(|line| line.as_bytes().rsplit(|byte| *byte == b','))
         .nth(trusted - 1);
     let Some(entry) = entry else {
         tracing::debug!(
@@ -38,16 +38,16 @@ pub fn from_forwarded(peer: IpAddr, headers: &HeaderMap, trusted: usize) -> IpAd
         );
         return peer;
     };
-    match entry.parse() {
-        Ok(addr) => addr,
-        Err(_) => {
-            tracing::debug!(
-                entry = pullgate_domain::event::truncate(entry, 64),
-                "X-Forwarded-For entry is no IP address: the client is the socket peer"
-            );
-            peer
-        }
-    }
+    let addr = std::str::from_utf8(entry)
+        .ok()
+        .and_then(|entry| entry.trim().parse().ok());
+    addr.unwrap_or_else(|| {
+        tracing::debug!(
+            entry = %String::from_utf8_lossy(&entry[..entry.len().min(64)]),
+            "X-Forwarded-For entry is no IP address: the client is the socket peer"
+        );
+        peer
+    })
 }
 
 #[cfg(test)]
@@ -85,8 +85,10 @@ mod tests {
         ("several lines read as one list", &[b"6.6.6.6", b"8.8.8.8, 172.16.0.2"], 2, "8.8.8.8"),
         ("the last line holds the rightmost", &[b"6.6.6.6, 7.7.7.7", b"8.8.8.8"], 1, "8.8.8.8"),
         ("entries span lines", &[b"6.6.6.6, 8.8.8.8", b"172.16.0.2"], 2, "8.8.8.8"),
-        ("a line that is not ASCII is skipped", &[b"8.8.8.8", b"\xff, 7.7.7.7"], 1, "8.8.8.8"),
-        ("a skipped line on the left changes nothing", &[b"\xff, 6.6.6.6", b"8.8.8.8"], 1, "8.8.8.8"),
+        ("a line that is not ASCII keeps its entries", &[b"8.8.8.8", b"\xff, 7.7.7.7"], 1, "7.7.7.7"),
+        ("a non-ASCII entry read: the peer", &[b"8.8.8.8, \xff"], 1, PEER),
+        ("non-ASCII cannot shift the entry read", &[b"6.6.6.6", b"\xff, 8.8.8.8", b"172.16.0.2"], 2, "8.8.8.8"),
+        ("non-ASCII on the left changes nothing", &[b"\xff, 6.6.6.6", b"8.8.8.8"], 1, "8.8.8.8"),
         ("leading zeros are no address: the peer", &[b"008.008.008.008"], 1, PEER),
     ];
 
