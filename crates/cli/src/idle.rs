@@ -1,8 +1,8 @@
 //! The slow-loris guard: a connection that moves no byte, either way, for
-//! the idle limit (`--idle-timeout`, 30 s) is closed. hyper's own header-read timeout arms a timer on
-//! every request (about 5% of redirect throughput, measured); this one costs
-//! an atomic store per read or write, with one sweeper task per worker on a
-//! coarse clock.
+//! the idle limit (`--idle-timeout`, 30 s) is closed. hyper's own
+//! header-read timeout arms a timer on every request (about 5% of redirect
+//! throughput, measured); this one costs an atomic store per read or write,
+//! with one sweeper task per worker on a coarse clock.
 
 use std::io;
 use std::pin::Pin;
@@ -41,9 +41,7 @@ impl Tracker {
             last_seen: AtomicU64::new(self.clock.load(Ordering::Relaxed)),
             close: tokio::sync::Notify::new(),
         });
-        if let Ok(mut list) = self.connections.lock() {
-            list.push(Arc::downgrade(&activity));
-        }
+        self.connections().push(Arc::downgrade(&activity));
         activity
     }
 
@@ -55,16 +53,22 @@ impl Tracker {
         }
     }
 
+    /// The list of connections. A panic while it was locked leaves it
+    /// whole (pushes and retains of weak references), so a poisoned lock is
+    /// taken as is: giving up would stop guarding every later connection.
+    fn connections(&self) -> std::sync::MutexGuard<'_, Vec<Weak<Activity>>> {
+        self.connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Advances the clock and closes idle connections, forever.
     pub async fn sweep(self: Arc<Self>) {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
         loop {
             tick.tick().await;
             let now = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
-            let Ok(mut list) = self.connections.lock() else {
-                return;
-            };
-            list.retain(|weak| match weak.upgrade() {
+            self.connections().retain(|weak| match weak.upgrade() {
                 Some(activity) => {
                     let idle = now.saturating_sub(activity.last_seen.load(Ordering::Relaxed));
                     if idle >= self.limit_secs {

@@ -19,6 +19,7 @@
 //! the responses we build ourselves: `reply.rs`.
 
 mod access_log;
+pub mod client_addr;
 mod events;
 mod handlers;
 mod headers;
@@ -30,20 +31,15 @@ mod upstream;
 use axum::body::Body;
 use axum::http::Request;
 use pullgate_domain::store::MappingSource;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use client_addr::ClientAddr;
 pub use events::Events;
 pub use upstream::{UpstreamClient, UpstreamError};
 
 /// Total bytes of request headers we read; larger requests get 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-
-/// The client's address, as the entry point knows it (socket peer locally,
-/// API Gateway's `sourceIp` in Lambda), put into the request's extensions.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub IpAddr);
 
 /// The request id an entry point already has (Lambda's), if any.
 #[derive(Debug, Clone)]

@@ -13,42 +13,19 @@
 //! - `ATHENA_OUTPUT_LOCATION` (optional, `s3://...`): only when the workgroup
 //!   sets no result location.
 //!
+//! Read once, defaults from `pullgate_settings::defaults`: `settings.rs`.
+//!
 //! The event may override the range: `{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}`.
 
-use anyhow::{bail, Context as _};
+mod range;
+mod settings;
+
 use lambda_runtime::{service_fn, LambdaEvent};
 use pullgate_report::{build_report, dates, ReportParams};
 use pullgate_report_aws::athena::AthenaEngine;
 use pullgate_report_aws::s3_reports::S3Reports;
 use serde_json::{json, Value};
-
-struct Settings {
-    workgroup: String,
-    database: String,
-    table: String,
-    bucket: String,
-    days: i64,
-    output_location: Option<String>,
-}
-
-fn settings() -> anyhow::Result<Settings> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    Ok(Settings {
-        workgroup: var("ATHENA_WORKGROUP").context("ATHENA_WORKGROUP is not set")?,
-        database: var("GLUE_DATABASE").unwrap_or_else(|| "pullgate".into()),
-        table: var("EVENTS_TABLE").unwrap_or_else(|| "events".into()),
-        bucket: var("REPORTS_BUCKET").context("REPORTS_BUCKET is not set")?,
-        days: match var("REPORT_DAYS") {
-            Some(d) => d
-                .parse()
-                .ok()
-                .filter(|d| *d >= 1)
-                .context("REPORT_DAYS must be a positive number of days")?,
-            None => 30,
-        },
-        output_location: var("ATHENA_OUTPUT_LOCATION"),
-    })
-}
+use settings::Settings;
 
 async fn handle(
     event: LambdaEvent<Value>,
@@ -56,21 +33,7 @@ async fn handle(
     config: &aws_config::SdkConfig,
 ) -> anyhow::Result<Value> {
     let today = dates::today();
-    let field = |name: &str| {
-        event
-            .payload
-            .get(name)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    let (from, to) = match (field("from"), field("to")) {
-        (Some(from), Some(to)) => (from, to),
-        (None, None) => (
-            dates::format_day(today - settings.days + 1),
-            dates::format_day(today),
-        ),
-        _ => bail!("the event must give both \"from\" and \"to\", or neither"),
-    };
+    let (from, to) = range::range(&event.payload, today, settings.days)?;
     let params = ReportParams::new(&from, &to, None, None)?;
     let engine = AthenaEngine::new(
         config,
@@ -100,7 +63,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .without_time()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let settings = settings()?;
+    let settings = Settings::from_env()?;
     let config = aws_config::load_from_env().await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (settings, config) = (&settings, &config);

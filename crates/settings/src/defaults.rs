@@ -1,0 +1,96 @@
+//! Every default of a setting that `pullgate serve` and the Lambda functions
+//! share or document, in one place, each with why it is what it is.
+
+use pullgate_domain::privacy::Rotation;
+use std::time::Duration;
+
+/// One upstream request (reqwest's total timeout, the body included) is
+/// given up after this long: long enough for a slow registry's token
+/// server, short enough that a client sees our error before its own timeout.
+pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an upstream's auth discovery (its challenge) is trusted: it
+/// changes with a registry's configuration, rarely, and asking again costs
+/// an upstream round trip on a request.
+pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(600);
+
+/// Lambda's mapping cache: how long a host's mappings are served before the
+/// DynamoDB table is read again (`PULLGATE_MAPPING_TTL_SECS`). A mapping
+/// change reaches every warm environment within this time.
+pub const MAPPING_TTL: Duration = Duration::from_secs(60);
+
+/// How long "no such host" is remembered (`PULLGATE_NEGATIVE_TTL_SECS`): a
+/// scanner trying random hosts costs one table read per host per this time.
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(60);
+
+/// Upper bound of one mapping-table call (`PULLGATE_STORE_TIMEOUT_MS`): a
+/// slow table must not hold the request; the last good copy serves instead.
+pub const STORE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// How often client ids change (`--client-id-rotation`,
+/// `PULLGATE_CLIENT_ID_ROTATION`): a month. Unique pullers per month is the
+/// headline figure of a report, and only ids that stay the same for the
+/// whole month count it: with a daily key, one puller pulling every day is
+/// thirty ids, so the monthly unique count becomes the sum of the daily
+/// ones (and polling, which is told by the intervals between a client's
+/// pulls, is not seen across days). Counts per day and week stay right with
+/// a monthly key. A shorter rotation links a client's requests over less
+/// time, so it is more private: an operator who prefers that sets `day` and
+/// reads unique pullers per day only.
+pub const CLIENT_ID_ROTATION: Rotation = Rotation::Month;
+
+/// [`CLIENT_ID_ROTATION`] as the flag value clap shows and parses.
+pub const CLIENT_ID_ROTATION_NAME: &str = rotation_name(CLIENT_ID_ROTATION);
+
+/// Lambda's event flush (`PULLGATE_FLUSH_MAX_AGE_MS`): zero, after every
+/// response, so no event waits in a frozen environment unless the operator
+/// chose fewer, fuller Firehose records for that price.
+pub const FLUSH_MAX_AGE: Duration = Duration::ZERO;
+
+/// `pullgate serve` closes a connection that moves no byte for this long
+/// (`--idle-timeout`): the slow-loris guard, far above any client's pause
+/// between the requests of a pull.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Proxies whose X-Forwarded-For entries are trusted (`--trusted-proxies`):
+/// none. Without one in front, every entry is the client's own claim, so by
+/// default the client address is the socket peer, never a header.
+pub const TRUSTED_PROXIES: usize = 0;
+
+/// Where `pullgate serve` writes events and keeps its client-id key, and
+/// `pullgate report` reads them (`--data-dir`): beside where it was started.
+pub const DATA_DIR: &str = "pullgate-data";
+
+/// The Glue database and the events table of `infra/sql/events_table.sql`
+/// (`GLUE_DATABASE`, `EVENTS_TABLE`), as the SAM template creates them.
+pub const GLUE_DATABASE: &str = "pullgate";
+pub const EVENTS_TABLE: &str = "events";
+
+/// The report Lambda's range (`REPORT_DAYS`): thirty days ending today, a
+/// month of pulls however the calendar falls.
+pub const REPORT_DAYS: i64 = 30;
+
+/// The name a rotation is given by (the inverse of its `FromStr`).
+pub const fn rotation_name(rotation: Rotation) -> &'static str {
+    match rotation {
+        Rotation::Day => "day",
+        Rotation::Month => "month",
+        Rotation::Never => "never",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_names_parse_back_to_their_rotation() {
+        for rotation in [Rotation::Day, Rotation::Month, Rotation::Never] {
+            assert_eq!(rotation_name(rotation).parse::<Rotation>(), Ok(rotation));
+        }
+        assert_eq!(
+            CLIENT_ID_ROTATION_NAME.parse::<Rotation>(),
+            Ok(CLIENT_ID_ROTATION)
+        );
+    }
+}
