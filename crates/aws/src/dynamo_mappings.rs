@@ -15,7 +15,7 @@
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
-use pullgate_domain::mapping::{HostMappings, Mapping, MappingSpec, Mode};
+use pullgate_domain::mapping::{host_candidates, HostMappings, Mapping, MappingSpec, Mode};
 use pullgate_domain::store::{MappingSource, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -262,25 +262,16 @@ impl DynamoMappings {
 }
 
 impl MappingSource for DynamoMappings {
-    /// The Host header's mappings: exact `host:port` first, then the host
-    /// without its port (as the mapping file lookup does).
+    /// The Host header's mappings, one Query per key of `host_candidates`
+    /// until one has mappings (as the mapping file lookup does).
     async fn host(&self, host_header: &str) -> Result<Option<Arc<HostMappings>>, StoreError> {
-        let host = host_header.to_ascii_lowercase();
-        let items = self.host_items(&host).await?;
-        if let Some(found) = Self::host_mappings(&host, &items) {
-            return Ok(Some(found));
-        }
-        match host.rsplit_once(':') {
-            Some((bare, port))
-                if !bare.is_empty()
-                    && !bare.ends_with(':')
-                    && port.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                let items = self.host_items(bare).await?;
-                Ok(Self::host_mappings(bare, &items))
+        for key in host_candidates(host_header).iter() {
+            let items = self.host_items(key).await?;
+            if let Some(found) = Self::host_mappings(key, &items) {
+                return Ok(Some(found));
             }
-            _ => Ok(None),
         }
+        Ok(None)
     }
 }
 

@@ -12,7 +12,7 @@
 //!   miss has no copy to serve, so concurrent cold misses each ask (in
 //!   Lambda one environment serves one request at a time anyway).
 
-use pullgate_domain::mapping::HostMappings;
+use pullgate_domain::mapping::{host_candidates, HostMappings};
 use pullgate_domain::store::{MappingSource, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -127,14 +127,16 @@ impl<S: MappingSource> CachedMappings<S> {
 
 impl<S: MappingSource> MappingSource for CachedMappings<S> {
     async fn host(&self, host: &str) -> Result<Option<Arc<HostMappings>>, StoreError> {
-        // DNS names are case-insensitive: one entry however a client spells it.
-        let key = host.to_ascii_lowercase();
+        // One entry however a client spells the host: the store's own first
+        // lookup key (the store tries the port-less one itself).
+        let candidates = host_candidates(host);
+        let key = candidates.exact();
         let now = Instant::now();
-        let stale = match self.plan(&key, now) {
+        let stale = match self.plan(key, now) {
             Plan::Serve(value) => return Ok(value),
             Plan::Fetch { stale } => stale,
         };
-        let fetched = tokio::time::timeout(self.settings.call_timeout, self.source.host(&key))
+        let fetched = tokio::time::timeout(self.settings.call_timeout, self.source.host(key))
             .await
             .unwrap_or_else(|_| {
                 Err(StoreError(format!(
@@ -148,13 +150,13 @@ impl<S: MappingSource> MappingSource for CachedMappings<S> {
                     Some(_) => self.settings.ttl,
                     None => self.settings.negative_ttl,
                 };
-                self.store(key, value.clone(), Instant::now() + ttl);
+                self.store(key.to_string(), value.clone(), Instant::now() + ttl);
                 Ok(value)
             }
             (Err(error), Some(last)) => {
                 tracing::warn!(host = %key, %error, "mapping store failed; serving the last good copy");
                 self.store(
-                    key,
+                    key.to_string(),
                     last.clone(),
                     Instant::now() + self.settings.retry_after,
                 );
