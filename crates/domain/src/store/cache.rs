@@ -1,5 +1,6 @@
 //! An in-memory cache in front of any `MappingSource` (the DynamoDB table in
-//! Lambda). It knows nothing of the store behind it:
+//! Lambda; any store `pullgate serve` is given). It knows nothing of the
+//! store behind it:
 //! - answers, found or not, are kept for a TTL: a scanner trying random
 //!   hosts costs one store read per host per TTL, not one per request
 //!   (unknown *names* of a known host never reach the store at all: a host's
@@ -12,8 +13,8 @@
 //!   miss has no copy to serve, so concurrent cold misses each ask (in
 //!   Lambda one environment serves one request at a time anyway).
 
-use pullgate_domain::mapping::{host_candidates, HostMappings};
-use pullgate_domain::store::{MappingSource, StoreError};
+use super::{MappingSource, StoreError};
+use crate::mapping::{host_candidates, HostMappings};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -170,7 +171,7 @@ impl<S: MappingSource> MappingSource for CachedMappings<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pullgate_domain::mapping::MappingTable;
+    use crate::mapping::MappingTable;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// An in-memory adapter of our own port, counting calls; it can be
