@@ -139,12 +139,7 @@ impl<S: MappingSource> MappingSource for CachedMappings<S> {
         };
         let fetched = tokio::time::timeout(self.settings.call_timeout, self.source.host(key))
             .await
-            .unwrap_or_else(|_| {
-                Err(StoreError(format!(
-                    "no answer within {} ms",
-                    self.settings.call_timeout.as_millis()
-                )))
-            });
+            .unwrap_or_else(|_| Err(StoreError::Timeout(self.settings.call_timeout)));
         match (fetched, stale) {
             (Ok(value), _) => {
                 let ttl = match value {
@@ -155,7 +150,7 @@ impl<S: MappingSource> MappingSource for CachedMappings<S> {
                 Ok(value)
             }
             (Err(error), Some(last)) => {
-                tracing::warn!(host = %key, %error, "mapping store failed; serving the last good copy");
+                tracing::warn!(host = %key, error = %error.with_causes(), "mapping store failed; serving the last good copy");
                 self.store(
                     key.to_string(),
                     last.clone(),
@@ -190,7 +185,10 @@ mod tests {
                 std::future::pending::<()>().await;
             }
             if self.failing.load(Ordering::SeqCst) {
-                return Err(StoreError("connection refused".into()));
+                return Err(StoreError::unavailable(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "connection refused",
+                )));
             }
             Ok(self.table.host(host).cloned())
         }
