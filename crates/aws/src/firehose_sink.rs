@@ -10,6 +10,8 @@
 //!   logged line by line with the PULLGATE_UNDELIVERED_EVENT marker, for
 //!   `pullgate replay`. Nothing is dropped silently.
 
+use aws_sdk_firehose::error::{BuildError, DisplayErrorContext, SdkError};
+use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
 use pullgate_domain::event::Event;
 use pullgate_domain::sink::EventSink;
 use std::future::Future;
@@ -26,10 +28,28 @@ pub const UNDELIVERED_MARKER: &str = "PULLGATE_UNDELIVERED_EVENT";
 /// Sends one batch of records; returns, per record, `None` when accepted
 /// or the service's error code. An `Err` means the whole call failed.
 pub trait RecordBatchPut: Send + Sync {
+    /// Why a whole call failed (logged, then the call is retried).
+    type Error: std::error::Error + Send + Sync + 'static;
+
     fn put(
         &self,
         records: Vec<Vec<u8>>,
-    ) -> impl Future<Output = Result<Vec<Option<String>>, String>> + Send;
+    ) -> impl Future<Output = Result<Vec<Option<String>>, Self::Error>> + Send;
+}
+
+/// A PutRecordBatch call that could not be made or failed as a whole, the
+/// SDK's error kept as it came.
+#[derive(Debug, thiserror::Error)]
+pub enum FirehoseError {
+    #[error("cannot build a Firehose record")]
+    Record(#[source] BuildError),
+    #[error("PutRecordBatch to delivery stream {stream} failed")]
+    PutRecordBatch {
+        stream: String,
+        // Boxed: an SdkError is large, and the result is moved on every call.
+        #[source]
+        source: Box<SdkError<PutRecordBatchError>>,
+    },
 }
 
 /// The real one: aws-sdk-firehose.
@@ -48,7 +68,9 @@ impl FirehoseApi {
 }
 
 impl RecordBatchPut for FirehoseApi {
-    async fn put(&self, records: Vec<Vec<u8>>) -> Result<Vec<Option<String>>, String> {
+    type Error = FirehoseError;
+
+    async fn put(&self, records: Vec<Vec<u8>>) -> Result<Vec<Option<String>>, FirehoseError> {
         let mut request = self
             .client
             .put_record_batch()
@@ -57,13 +79,16 @@ impl RecordBatchPut for FirehoseApi {
             let record = aws_sdk_firehose::types::Record::builder()
                 .data(aws_sdk_firehose::primitives::Blob::new(data))
                 .build()
-                .map_err(|e| e.to_string())?;
+                .map_err(FirehoseError::Record)?;
             request = request.records(record);
         }
         let output = request
             .send()
             .await
-            .map_err(|e| aws_sdk_firehose::error::DisplayErrorContext(e).to_string())?;
+            .map_err(|source| FirehoseError::PutRecordBatch {
+                stream: self.stream.clone(),
+                source: Box::new(source),
+            })?;
         Ok(output
             .request_responses()
             .iter()
@@ -196,6 +221,9 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
                     batch = failed;
                 }
                 Err(error) => {
+                    // The causes and the SDK's details too: Display alone
+                    // stops at "PutRecordBatch ... failed".
+                    let error = DisplayErrorContext(&error);
                     tracing::warn!(%error, attempt, "PutRecordBatch failed; retrying");
                 }
             }
@@ -310,10 +338,15 @@ mod tests {
     }
 
     impl RecordBatchPut for Flaky {
-        async fn put(&self, records: Vec<Vec<u8>>) -> Result<Vec<Option<String>>, String> {
+        type Error = std::io::Error;
+
+        async fn put(&self, records: Vec<Vec<u8>>) -> Result<Vec<Option<String>>, std::io::Error> {
             let call = self.calls.fetch_add(1, Ordering::SeqCst);
             if call < self.fail_calls {
-                return Err("connection refused".into());
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "connection refused",
+                ));
             }
             let mut results = Vec::new();
             for (i, record) in records.into_iter().enumerate() {
