@@ -16,7 +16,7 @@
 use super::{MappingSource, StoreError};
 use crate::mapping::{host_candidates, HostMappings};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -81,10 +81,24 @@ impl<S: MappingSource> CachedMappings<S> {
         &self.source
     }
 
+    /// The slots even when a thread panicked holding their lock. Refusing
+    /// them would quietly turn the cache off (every request a store read);
+    /// and a panic cannot leave them half updated in a way that matters:
+    /// the worst is one entry's refresh marked in flight, which expires
+    /// after `call_timeout` as an abandoned refresh does. Said once, then
+    /// the lock is healed.
+    fn slots(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
+        self.slots.lock().unwrap_or_else(|poisoned| {
+            tracing::warn!(
+                "a thread panicked holding the mapping cache's lock; its entries are intact, carrying on"
+            );
+            self.slots.clear_poison();
+            poisoned.into_inner()
+        })
+    }
+
     fn plan(&self, key: &str, now: Instant) -> Plan {
-        let Ok(mut slots) = self.slots.lock() else {
-            return Plan::Fetch { stale: None };
-        };
+        let mut slots = self.slots();
         let Some(slot) = slots.get_mut(key) else {
             return Plan::Fetch { stale: None };
         };
@@ -105,9 +119,7 @@ impl<S: MappingSource> CachedMappings<S> {
     }
 
     fn store(&self, key: String, value: Option<Arc<HostMappings>>, expires: Instant) {
-        let Ok(mut slots) = self.slots.lock() else {
-            return;
-        };
+        let mut slots = self.slots();
         if slots.len() >= self.settings.max_hosts && !slots.contains_key(&key) {
             let now = Instant::now();
             slots.retain(|_, slot| slot.expires > now && slot.value.is_some());
@@ -302,6 +314,36 @@ mod tests {
         }
         assert_eq!(calls(&c), 2, "nobody else asked");
         assert!(refresher.await.unwrap().unwrap().is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poisoned_lock_keeps_the_cache_working() {
+        let c = cache();
+        assert!(c.host("images.acme.dev").await.unwrap().is_some());
+        poison(&c.slots);
+        for _ in 0..10 {
+            assert!(c.host("images.acme.dev").await.unwrap().is_some());
+        }
+        assert_eq!(calls(&c), 1, "still served from memory");
+        poison(&c.slots);
+        for _ in 0..10 {
+            assert!(c.host("scanner.example").await.unwrap().is_none());
+        }
+        assert_eq!(calls(&c), 2, "new answers are still kept");
+    }
+
+    /// Leaves `mutex` poisoned: a thread panics while holding it.
+    fn poison<T: Send>(mutex: &Mutex<T>) {
+        std::thread::scope(|scope| {
+            let panicked = scope
+                .spawn(|| {
+                    let _held = mutex.lock();
+                    panic!("poisoning the lock on purpose");
+                })
+                .join();
+            assert!(panicked.is_err());
+        });
+        assert!(mutex.is_poisoned());
     }
 
     #[tokio::test(start_paused = true)]
