@@ -20,10 +20,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::QueryError;
 use aws_sdk_dynamodb::operation::scan::ScanError;
 use aws_sdk_dynamodb::types::AttributeValue;
-use pullgate_domain::mapping::{
-    host_candidates, HostMappings, Mapping, MappingError, MappingSpec, Mode,
-};
-use pullgate_domain::store::{MappingSource, StoreError};
+use pullgate_domain::mapping::{HostMappings, Mapping, MappingError, MappingSpec, Mode};
+use pullgate_domain::store::{host_candidates, MappingSource, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -13,8 +13,8 @@
 //!   miss has no copy to serve, so concurrent cold misses each ask (in
 //!   Lambda one environment serves one request at a time anyway).
 
-use super::{MappingSource, StoreError};
-use crate::mapping::{host_candidates, HostMappings};
+use super::{host_candidates, MappingSource, StoreError};
+use crate::mapping::HostMappings;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

@@ -1,12 +1,15 @@
-//! The port through which the gateway reads mappings, and what sits on it
-//! whatever the store: the static table (file, embedded defaults) in
-//! [`table`], the cache in front of any store in [`cache`]. Store adapters
-//! with a network behind them (DynamoDB) live with their SDKs elsewhere.
+//! The port through which the gateway reads mappings, and what every store
+//! shares: the lookup keys of a Host header ([`host_candidates`]), the
+//! static table (file, embedded defaults) as a store, the cache in front of
+//! any store ([`cache`]). Store adapters with a network behind them
+//! (DynamoDB) live with their SDKs elsewhere.
 
 pub mod cache;
+mod host_candidates;
 mod table;
 
 pub use cache::{CacheSettings, CachedMappings};
+pub use host_candidates::{host_candidates, HostCandidates};
 
 use crate::mapping::HostMappings;
 use std::error::Error;
