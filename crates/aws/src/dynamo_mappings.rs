@@ -13,10 +13,15 @@
 //! validation as the mapping file; an invalid item is logged and skipped, so
 //! one bad item cannot take a host down.
 
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::get_item::GetItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::QueryError;
+use aws_sdk_dynamodb::operation::scan::ScanError;
 use aws_sdk_dynamodb::types::AttributeValue;
-use pullgate_domain::mapping::{HostMappings, Mapping, MappingSpec, Mode};
-use pullgate_domain::store::{MappingSource, StoreError};
+use pullgate_domain::mapping::{HostMappings, Mapping, MappingError, MappingSpec, Mode};
+use pullgate_domain::store::{host_candidates, MappingSource, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -38,8 +43,56 @@ pub enum PutError {
     Store(#[from] StoreError),
 }
 
-fn store_error<E: std::error::Error + 'static>(error: E) -> StoreError {
-    StoreError(DisplayErrorContext(error).to_string())
+/// A DynamoDB call that failed, the SDK's error kept as it came (service
+/// error, dispatch failure, timeout...). The gateway sees it as the cause
+/// of a [`StoreError::Unavailable`].
+#[derive(Debug, thiserror::Error)]
+pub enum DynamoError {
+    #[error("DynamoDB Query on table {table} failed")]
+    Query {
+        table: String,
+        #[source]
+        source: SdkError<QueryError>,
+    },
+    #[error("DynamoDB Scan on table {table} failed")]
+    Scan {
+        table: String,
+        #[source]
+        source: SdkError<ScanError>,
+    },
+    #[error("DynamoDB GetItem on table {table} failed")]
+    GetItem {
+        table: String,
+        #[source]
+        source: SdkError<GetItemError>,
+    },
+    #[error("DynamoDB PutItem on table {table} failed")]
+    PutItem {
+        table: String,
+        #[source]
+        source: SdkError<PutItemError>,
+    },
+    #[error("DynamoDB DeleteItem on table {table} failed")]
+    DeleteItem {
+        table: String,
+        #[source]
+        source: SdkError<DeleteItemError>,
+    },
+}
+
+impl From<DynamoError> for StoreError {
+    fn from(error: DynamoError) -> Self {
+        StoreError::unavailable(error)
+    }
+}
+
+/// Why an item is not a mapping (the gateway logs and skips it).
+#[derive(Debug, thiserror::Error)]
+pub enum ItemError {
+    #[error("item has no string attribute {0}")]
+    MissingAttribute(&'static str),
+    #[error(transparent)]
+    Invalid(#[from] MappingError),
 }
 
 /// The sort key for a public name prefix.
@@ -60,12 +113,13 @@ fn boolean(item: &Item, key: &str) -> Option<bool> {
 }
 
 /// An item as an operator's mapping entry (not yet validated).
-pub fn spec_from_item(item: &Item) -> Result<MappingSpec, String> {
-    let host = string(item, "host").ok_or("item has no string attribute host")?;
-    let name = string(item, "name").ok_or("item has no string attribute name")?;
-    let upstream = string(item, "upstream").ok_or("item has no string attribute upstream")?;
+pub fn spec_from_item(item: &Item) -> Result<MappingSpec, ItemError> {
+    let attribute = |key: &'static str| string(item, key).ok_or(ItemError::MissingAttribute(key));
+    let host = attribute("host")?;
+    let name = attribute("name")?;
+    let upstream = attribute("upstream")?;
     let mode = match string(item, "mode") {
-        Some(text) => text.parse::<Mode>().map_err(|e| e.to_string())?,
+        Some(text) => text.parse::<Mode>()?,
         None => Mode::default(),
     };
     Ok(MappingSpec {
@@ -82,6 +136,11 @@ pub fn spec_from_item(item: &Item) -> Result<MappingSpec, String> {
         down: boolean(item, "down").unwrap_or(false),
         rewrite_index: boolean(item, "rewrite_index").unwrap_or(true),
     })
+}
+
+/// An item as a validated mapping.
+fn mapping_from_item(item: &Item) -> Result<Mapping, ItemError> {
+    Ok(spec_from_item(item)?.validate()?)
 }
 
 /// A validated mapping's entry as an item (host lowercased, name trimmed:
@@ -143,7 +202,10 @@ impl DynamoMappings {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(store_error)?;
+                .map_err(|source| DynamoError::Query {
+                    table: self.table.clone(),
+                    source,
+                })?;
             items.extend(page.items().iter().cloned());
             match page.last_evaluated_key() {
                 Some(key) if !key.is_empty() => start = Some(key.clone()),
@@ -164,7 +226,10 @@ impl DynamoMappings {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(store_error)?;
+                .map_err(|source| DynamoError::Scan {
+                    table: self.table.clone(),
+                    source,
+                })?;
             items.extend(page.items().iter().cloned());
             match page.last_evaluated_key() {
                 Some(key) if !key.is_empty() => start = Some(key.clone()),
@@ -183,7 +248,10 @@ impl DynamoMappings {
             .consistent_read(true)
             .send()
             .await
-            .map_err(store_error)?;
+            .map_err(|source| DynamoError::GetItem {
+                table: self.table.clone(),
+                source,
+            })?;
         Ok(out.item().cloned())
     }
 
@@ -212,7 +280,13 @@ impl DynamoMappings {
             {
                 Err(PutError::Exists(mapping.id().to_string()))
             }
-            Err(error) => Err(PutError::Store(store_error(error))),
+            Err(source) => Err(PutError::Store(
+                DynamoError::PutItem {
+                    table: self.table.clone(),
+                    source,
+                }
+                .into(),
+            )),
         }
     }
 
@@ -237,7 +311,11 @@ impl DynamoMappings {
             {
                 Ok(false)
             }
-            Err(error) => Err(store_error(error)),
+            Err(source) => Err(DynamoError::DeleteItem {
+                table: self.table.clone(),
+                source,
+            }
+            .into()),
         }
     }
 
@@ -245,12 +323,8 @@ impl DynamoMappings {
     fn host_mappings(host: &str, items: &[Item]) -> Option<Arc<HostMappings>> {
         let mappings: Vec<Mapping> = items
             .iter()
-            .filter_map(|item| match spec_from_item(item).map(|s| s.validate()) {
-                Ok(Ok(mapping)) => Some(mapping),
-                Ok(Err(error)) => {
-                    tracing::error!(host, %error, "invalid mapping item skipped");
-                    None
-                }
+            .filter_map(|item| match mapping_from_item(item) {
+                Ok(mapping) => Some(mapping),
                 Err(error) => {
                     tracing::error!(host, %error, "invalid mapping item skipped");
                     None
@@ -262,25 +336,16 @@ impl DynamoMappings {
 }
 
 impl MappingSource for DynamoMappings {
-    /// The Host header's mappings: exact `host:port` first, then the host
-    /// without its port (as the mapping file lookup does).
+    /// The Host header's mappings, one Query per key of `host_candidates`
+    /// until one has mappings (as the mapping file lookup does).
     async fn host(&self, host_header: &str) -> Result<Option<Arc<HostMappings>>, StoreError> {
-        let host = host_header.to_ascii_lowercase();
-        let items = self.host_items(&host).await?;
-        if let Some(found) = Self::host_mappings(&host, &items) {
-            return Ok(Some(found));
-        }
-        match host.rsplit_once(':') {
-            Some((bare, port))
-                if !bare.is_empty()
-                    && !bare.ends_with(':')
-                    && port.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                let items = self.host_items(bare).await?;
-                Ok(Self::host_mappings(bare, &items))
+        for key in host_candidates(host_header).iter() {
+            let items = self.host_items(key).await?;
+            if let Some(found) = Self::host_mappings(key, &items) {
+                return Ok(Some(found));
             }
-            _ => Ok(None),
         }
+        Ok(None)
     }
 }
 
@@ -313,11 +378,17 @@ mod tests {
     fn bad_items_say_why() {
         let mut item = Item::new();
         item.insert("host".into(), AttributeValue::S("h".into()));
-        assert!(spec_from_item(&item).unwrap_err().contains("name"));
+        assert!(spec_from_item(&item)
+            .unwrap_err()
+            .to_string()
+            .contains("name"));
         item.insert("name".into(), AttributeValue::S("app".into()));
         item.insert("upstream".into(), AttributeValue::S("ghcr.io/a".into()));
         item.insert("mode".into(), AttributeValue::S("yolo".into()));
-        assert!(spec_from_item(&item).unwrap_err().contains("invalid mode"));
+        assert!(spec_from_item(&item)
+            .unwrap_err()
+            .to_string()
+            .contains("invalid mode"));
         item.insert("mode".into(), AttributeValue::S("proxy".into()));
         item.insert("upstream".into(), AttributeValue::S("ftp://x".into()));
         let err = spec_from_item(&item).unwrap().validate().unwrap_err();

@@ -8,12 +8,15 @@
 //! - records the service rejects (`FailedPutCount`) are retried with
 //!   backoff; what still fails, or a call that cannot be made at all, is
 //!   logged line by line with the PULLGATE_UNDELIVERED_EVENT marker, for
-//!   `pullgate replay`. Nothing is dropped silently.
+//!   `pullgate replay`. Nothing is dropped silently, not even after a
+//!   thread panicked holding the buffer's lock.
 
+use aws_sdk_firehose::error::{BuildError, DisplayErrorContext, SdkError};
+use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
 use pullgate_domain::event::Event;
 use pullgate_domain::sink::EventSink;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 pub const MAX_RECORD_BYTES: usize = 1_000 * 1024;
@@ -26,10 +29,28 @@ pub const UNDELIVERED_MARKER: &str = "PULLGATE_UNDELIVERED_EVENT";
 /// Sends one batch of records; returns, per record, `None` when accepted
 /// or the service's error code. An `Err` means the whole call failed.
 pub trait RecordBatchPut: Send + Sync {
+    /// Why a whole call failed (logged, then the call is retried).
+    type Error: std::error::Error + Send + Sync + 'static;
+
     fn put(
         &self,
         records: Vec<Vec<u8>>,
-    ) -> impl Future<Output = Result<Vec<Option<String>>, String>> + Send;
+    ) -> impl Future<Output = Result<Vec<Option<String>>, Self::Error>> + Send;
+}
+
+/// A PutRecordBatch call that could not be made or failed as a whole, the
+/// SDK's error kept as it came.
+#[derive(Debug, thiserror::Error)]
+pub enum FirehoseError {
+    #[error("cannot build a Firehose record")]
+    Record(#[source] BuildError),
+    #[error("PutRecordBatch to delivery stream {stream} failed")]
+    PutRecordBatch {
+        stream: String,
+        // Boxed: an SdkError is large, and the result is moved on every call.
+        #[source]
+        source: Box<SdkError<PutRecordBatchError>>,
+    },
 }
 
 /// The real one: aws-sdk-firehose.
@@ -48,7 +69,9 @@ impl FirehoseApi {
 }
 
 impl RecordBatchPut for FirehoseApi {
-    async fn put(&self, records: Vec<Vec<u8>>) -> Result<Vec<Option<String>>, String> {
+    type Error = FirehoseError;
+
+    async fn put(&self, records: Vec<Vec<u8>>) -> Result<Vec<Option<String>>, FirehoseError> {
         let mut request = self
             .client
             .put_record_batch()
@@ -57,13 +80,16 @@ impl RecordBatchPut for FirehoseApi {
             let record = aws_sdk_firehose::types::Record::builder()
                 .data(aws_sdk_firehose::primitives::Blob::new(data))
                 .build()
-                .map_err(|e| e.to_string())?;
+                .map_err(FirehoseError::Record)?;
             request = request.records(record);
         }
         let output = request
             .send()
             .await
-            .map_err(|e| aws_sdk_firehose::error::DisplayErrorContext(e).to_string())?;
+            .map_err(|source| FirehoseError::PutRecordBatch {
+                stream: self.stream.clone(),
+                source: Box::new(source),
+            })?;
         Ok(output
             .request_responses()
             .iter()
@@ -112,18 +138,15 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
         if line.last() != Some(&b'\n') {
             line.push(b'\n');
         }
-        if let Ok(mut pending) = self.pending.lock() {
-            if pending.is_empty() {
-                if let Ok(mut oldest) = self.oldest.lock() {
-                    *oldest = Some(std::time::Instant::now());
-                }
-            }
-            pending.push(line);
+        let mut pending = lock_recovering(&self.pending);
+        if pending.is_empty() {
+            *lock_recovering(&self.oldest) = Some(std::time::Instant::now());
         }
+        pending.push(line);
     }
 
     pub fn pending(&self) -> usize {
-        self.pending.lock().map(|p| p.len()).unwrap_or(0)
+        lock_recovering(&self.pending).len()
     }
 
     /// Whether a flush is due: the oldest pending event has waited
@@ -134,11 +157,7 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
         if pending == 0 {
             return false;
         }
-        let waited = self
-            .oldest
-            .lock()
-            .ok()
-            .and_then(|o| *o)
+        let waited = lock_recovering(&self.oldest)
             .map(|t| t.elapsed())
             .unwrap_or(Duration::MAX);
         waited >= max_age || pending >= MAX_BATCH_RECORDS
@@ -147,13 +166,8 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
     /// Sends everything queued. Never fails: what cannot be delivered is
     /// logged for replay and counted.
     pub async fn flush(&self) -> FlushReport {
-        let lines = match self.pending.lock() {
-            Ok(mut pending) => std::mem::take(&mut *pending),
-            Err(_) => return FlushReport::default(),
-        };
-        if let Ok(mut oldest) = self.oldest.lock() {
-            *oldest = None;
-        }
+        let lines = std::mem::take(&mut *lock_recovering(&self.pending));
+        *lock_recovering(&self.oldest) = None;
         let mut report = FlushReport {
             events: lines.len(),
             ..FlushReport::default()
@@ -196,6 +210,9 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
                     batch = failed;
                 }
                 Err(error) => {
+                    // The causes and the SDK's details too: Display alone
+                    // stops at "PutRecordBatch ... failed".
+                    let error = DisplayErrorContext(&error);
                     tracing::warn!(%error, attempt, "PutRecordBatch failed; retrying");
                 }
             }
@@ -212,6 +229,20 @@ impl<P: RecordBatchPut + 'static> EventSink for FirehoseSink<P> {
         event.write_json(&mut line);
         self.submit_line(line);
     }
+}
+
+/// The guard even when a thread panicked holding the lock. Refusing it
+/// would lose events without a word, and what the sink keeps under its
+/// locks survives any panic whole: a buffer of complete lines (a push
+/// happened or did not) and a timestamp. Said once, then the lock is healed.
+fn lock_recovering<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| {
+        tracing::warn!(
+            "a thread panicked holding a Firehose sink lock; its data is intact, carrying on"
+        );
+        mutex.clear_poison();
+        poisoned.into_inner()
+    })
 }
 
 /// Logs each event line of a record for replay; returns how many.
@@ -310,10 +341,15 @@ mod tests {
     }
 
     impl RecordBatchPut for Flaky {
-        async fn put(&self, records: Vec<Vec<u8>>) -> Result<Vec<Option<String>>, String> {
+        type Error = std::io::Error;
+
+        async fn put(&self, records: Vec<Vec<u8>>) -> Result<Vec<Option<String>>, std::io::Error> {
             let call = self.calls.fetch_add(1, Ordering::SeqCst);
             if call < self.fail_calls {
-                return Err("connection refused".into());
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "connection refused",
+                ));
             }
             let mut results = Vec::new();
             for (i, record) in records.into_iter().enumerate() {
@@ -420,6 +456,41 @@ mod tests {
         }
         let report = sink.flush().await;
         assert_eq!((report.undelivered, report.calls), (10, ATTEMPTS as usize));
+        assert_eq!(sink.pending(), 0);
+    }
+
+    /// Leaves `mutex` poisoned: a thread panics while holding it.
+    fn poison<T: Send>(mutex: &Mutex<T>) {
+        std::thread::scope(|scope| {
+            let panicked = scope
+                .spawn(|| {
+                    let _held = mutex.lock();
+                    panic!("poisoning the lock on purpose");
+                })
+                .join();
+            assert!(panicked.is_err());
+        });
+        assert!(mutex.is_poisoned());
+    }
+
+    #[tokio::test]
+    async fn a_poisoned_lock_loses_no_event() {
+        let sink = flaky(0, 0);
+        sink.submit(&event(0));
+        poison(&sink.pending);
+        sink.submit(&event(1));
+        assert_eq!(
+            sink.pending(),
+            2,
+            "the line queued before the panic is kept"
+        );
+        poison(&sink.oldest);
+        sink.submit(&event(2));
+        assert!(sink.due(Duration::ZERO));
+        poison(&sink.pending);
+        let report = sink.flush().await;
+        assert_eq!((report.events, report.undelivered), (3, 0), "{report:?}");
+        assert_eq!(accepted_ids(&sink), ["r0", "r1", "r2"]);
         assert_eq!(sink.pending(), 0);
     }
 

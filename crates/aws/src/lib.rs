@@ -3,7 +3,6 @@
 pub mod client_id_key;
 pub mod dynamo_mappings;
 pub mod firehose_sink;
-pub mod mapping_cache;
 
 /// The SDK configuration from the environment (region, credentials,
 /// `AWS_ENDPOINT_URL` for tests against moto).

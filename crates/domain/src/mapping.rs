@@ -4,6 +4,7 @@
 //! file, or from a store's items) and then only read on the request path.
 
 use crate::reference::is_valid_name;
+use crate::store::host_candidates;
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -372,22 +373,12 @@ impl MappingTable {
         })
     }
 
-    /// Finds a host's mappings from a Host header: exact `host:port` first,
-    /// then the host without its port. Case-insensitive.
+    /// Finds a host's mappings from a Host header, trying the keys of
+    /// [`host_candidates`] in order.
     pub fn host(&self, host_header: &str) -> Option<&Arc<HostMappings>> {
-        let lower: Cow<str> = if host_header.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(host_header.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(host_header)
-        };
-        if let Some(found) = self.hosts.get(lower.as_ref()) {
-            return Some(found);
-        }
-        let without_port = match lower.rsplit_once(':') {
-            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') => h,
-            _ => return None,
-        };
-        self.hosts.get(without_port)
+        host_candidates(host_header)
+            .iter()
+            .find_map(|key| self.hosts.get(key))
     }
 
     pub fn hosts(&self) -> impl Iterator<Item = (&String, &Arc<HostMappings>)> {

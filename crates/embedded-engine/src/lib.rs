@@ -16,9 +16,11 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use pullgate_report::engine::Cause;
 use pullgate_report::sql::event_columns;
 use pullgate_report::{Dialect, EngineError, QueryEngine, Table, Value};
 
@@ -27,6 +29,34 @@ pub const EVENTS_TABLE: &str = "events";
 
 pub struct EmbeddedEngine {
     ctx: SessionContext,
+}
+
+/// A DataFusion error as the cause of an [`EngineError`]. DataFusion's
+/// messages already spell out their causes (`Arrow error: ...`, `caused
+/// by`) and hand them out through `source()` as well; this ends the chain
+/// at the DataFusion error, so that `{:#}` prints each cause once. The
+/// error itself is kept: downcast the cause to this type.
+#[derive(Debug)]
+pub struct DataFusionFailure(pub DataFusionError);
+
+impl std::fmt::Display for DataFusionFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for DataFusionFailure {}
+
+fn cause(error: DataFusionError) -> Cause {
+    Box::new(DataFusionFailure(error))
+}
+
+/// The engine's verdict on query `name`.
+fn query_failed(name: &str) -> impl Fn(DataFusionError) -> EngineError + Copy + '_ {
+    move |error| EngineError::Query {
+        query: name.to_string(),
+        source: cause(error),
+    }
 }
 
 impl EmbeddedEngine {
@@ -78,7 +108,7 @@ impl EmbeddedEngine {
         }
         let runtime = runtime
             .build_arc()
-            .map_err(|e| EngineError::Other(format!("cannot set up the report engine: {e}")))?;
+            .map_err(|e| EngineError::Setup { source: cause(e) })?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let events = if data_dir.join("events").is_dir() {
             data_dir.join("events")
@@ -110,8 +140,9 @@ impl EmbeddedEngine {
             FileCompressionType::UNCOMPRESSED
         });
         let schema = Arc::new(event_schema());
-        let err = |e: datafusion::error::DataFusionError| {
-            EngineError::Other(format!("cannot open the event files: {e}"))
+        let err = |e: DataFusionError| EngineError::OpenEvents {
+            path: events.clone(),
+            source: cause(e),
         };
         if partitioned {
             let url = ListingTableUrl::parse(dir_url(&events)).map_err(err)?;
@@ -151,10 +182,7 @@ impl QueryEngine for EmbeddedEngine {
     }
 
     async fn run(&self, name: &str, sql: &str) -> Result<Table, EngineError> {
-        let failed = |e: datafusion::error::DataFusionError| EngineError::Query {
-            query: name.to_string(),
-            message: e.to_string(),
-        };
+        let failed = query_failed(name);
         let frame = self.ctx.sql(sql).await.map_err(failed)?;
         let columns: Vec<String> = frame
             .schema()
@@ -181,10 +209,7 @@ impl QueryEngine for EmbeddedEngine {
     /// The sessions of a report stay in memory, in the partitions the query
     /// produced them in, so that the later queries run in parallel on them.
     async fn keep(&self, name: &str, sql: &str) -> Result<bool, EngineError> {
-        let failed = |e: datafusion::error::DataFusionError| EngineError::Query {
-            query: name.to_string(),
-            message: e.to_string(),
-        };
+        let failed = query_failed(name);
         let frame = self.ctx.sql(sql).await.map_err(failed)?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
         let partitions = frame.collect_partitioned().await.map_err(failed)?;
@@ -229,7 +254,7 @@ pub fn event_schema() -> Schema {
 }
 
 /// Integers as i64, floats as f64, everything else as text.
-fn values(array: &dyn Array) -> Result<Vec<Value>, datafusion::error::DataFusionError> {
+fn values(array: &dyn Array) -> Result<Vec<Value>, DataFusionError> {
     let n = array.len();
     let out = match array.data_type() {
         t if t.is_integer() => {
@@ -314,4 +339,43 @@ fn dir_url(dir: &Path) -> String {
         s.push('/');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error as the CLI prints it (`{:#}`): each cause after a colon.
+    fn with_causes(error: &dyn std::error::Error) -> String {
+        let mut text = error.to_string();
+        let mut cause = error.source();
+        while let Some(e) = cause {
+            text = format!("{text}: {e}");
+            cause = e.source();
+        }
+        text
+    }
+
+    #[tokio::test]
+    async fn a_failed_query_names_it_and_keeps_datafusions_error_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("events.json"),
+            "{\"v\":1,\"request_id\":\"r\",\"time\":\"2026-01-01T00:00:00Z\"}\n",
+        )
+        .unwrap();
+        let engine = EmbeddedEngine::open(dir.path()).await.unwrap();
+        let error = engine
+            .run("broken", "SELECT no_such_column FROM events")
+            .await
+            .unwrap_err();
+        assert_eq!(error.to_string(), "query broken failed");
+        let text = with_causes(&error);
+        assert!(text.starts_with("query broken failed: "), "{text}");
+        assert_eq!(text.matches("no_such_column").count(), 1, "{text}");
+        let EngineError::Query { source, .. } = &error else {
+            panic!("not a query error: {error:?}");
+        };
+        assert!(source.downcast_ref::<DataFusionFailure>().is_some());
+    }
 }

@@ -5,9 +5,33 @@
 
 use std::time::Duration;
 
+use aws_sdk_athena::error::SdkError;
+use aws_sdk_athena::operation::get_query_execution::GetQueryExecutionError;
+use aws_sdk_athena::operation::get_query_results::GetQueryResultsError;
+use aws_sdk_athena::operation::start_query_execution::StartQueryExecutionError;
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration};
 use aws_sdk_athena::Client;
 use pullgate_report::{Dialect, EngineError, QueryEngine, Table, Value};
+
+/// Why Athena gave no result table: a call that failed (the SDK's error
+/// kept as it came), or a query Athena failed or that ran too long. The
+/// cause of an [`EngineError::Query`].
+#[derive(Debug, thiserror::Error)]
+pub enum AthenaError {
+    #[error("StartQueryExecution")]
+    Start(#[source] SdkError<StartQueryExecutionError>),
+    #[error("StartQueryExecution returned no id")]
+    NoExecutionId,
+    #[error("GetQueryExecution")]
+    Status(#[source] SdkError<GetQueryExecutionError>),
+    #[error("GetQueryResults")]
+    Results(#[source] SdkError<GetQueryResultsError>),
+    /// Athena failed or cancelled the query; its reason, as it gave it.
+    #[error("{0}")]
+    Failed(String),
+    #[error("still running after {0:?}; stopped")]
+    StillRunning(Duration),
+}
 
 /// How long to wait between polls, and for how long in all.
 #[derive(Debug, Clone, Copy)]
@@ -72,15 +96,7 @@ impl AthenaEngine {
                 .query_execution_id(id)
                 .send()
                 .await
-                .map_err(|e| {
-                    failed(
-                        name,
-                        format!(
-                            "GetQueryExecution: {}",
-                            aws_sdk_athena::error::DisplayErrorContext(e)
-                        ),
-                    )
-                })?;
+                .map_err(|e| failed(name, AthenaError::Status(e)))?;
             let status = out.query_execution().and_then(|q| q.status());
             let state = status.and_then(|s| s.state()).cloned();
             match state {
@@ -117,7 +133,7 @@ impl AthenaEngine {
                     .await;
                 return Err(failed(
                     name,
-                    format!("still running after {:?}; stopped", self.polling.timeout),
+                    AthenaError::StillRunning(self.polling.timeout),
                 ));
             }
             tokio::time::sleep(delay).await;
@@ -137,15 +153,7 @@ impl AthenaEngine {
         let mut types: Vec<String> = Vec::new();
         let mut first = true;
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                failed(
-                    name,
-                    format!(
-                        "GetQueryResults: {}",
-                        aws_sdk_athena::error::DisplayErrorContext(e)
-                    ),
-                )
-            })?;
+            let page = page.map_err(|e| failed(name, AthenaError::Results(e)))?;
             let Some(set) = page.result_set() else {
                 continue;
             };
@@ -216,18 +224,13 @@ impl QueryEngine for AthenaEngine {
                     .build(),
             );
         }
-        let out = start.send().await.map_err(|e| {
-            failed(
-                name,
-                format!(
-                    "StartQueryExecution: {}",
-                    aws_sdk_athena::error::DisplayErrorContext(e)
-                ),
-            )
-        })?;
+        let out = start
+            .send()
+            .await
+            .map_err(|e| failed(name, AthenaError::Start(e)))?;
         let id = out
             .query_execution_id()
-            .ok_or_else(|| failed(name, "StartQueryExecution returned no id".into()))?
+            .ok_or_else(|| failed(name, AthenaError::NoExecutionId))?
             .to_string();
         tracing::info!(query = name, execution = %id, "athena query started");
         self.wait(name, &id).await?;
@@ -237,10 +240,10 @@ impl QueryEngine for AthenaEngine {
     }
 }
 
-fn failed(name: &str, message: String) -> EngineError {
+fn failed(name: &str, error: AthenaError) -> EngineError {
     EngineError::Query {
         query: name.to_string(),
-        message,
+        source: Box::new(error),
     }
 }
 
@@ -260,11 +263,11 @@ pub fn classify_failure(name: &str, cancelled: bool, message: &str) -> EngineErr
     }
     failed(
         name,
-        if message.is_empty() {
+        AthenaError::Failed(if message.is_empty() {
             "cancelled".into()
         } else {
             message.to_string()
-        },
+        }),
     )
 }
 
@@ -307,6 +310,20 @@ mod tests {
             "SYNTAX_ERROR: line 1:8: Column 'x' cannot be resolved",
         );
         assert!(matches!(e, EngineError::Query { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_failed_query_keeps_athenas_reason_as_its_cause() {
+        let e = classify_failure("overall", false, "SYNTAX_ERROR: line 1:8");
+        assert_eq!(e.to_string(), "query overall failed");
+        let cause = std::error::Error::source(&e).and_then(|c| c.downcast_ref::<AthenaError>());
+        assert!(
+            matches!(cause, Some(AthenaError::Failed(m)) if m == "SYNTAX_ERROR: line 1:8"),
+            "{cause:?}"
+        );
+        let cancelled = classify_failure("overall", true, "");
+        let cause = std::error::Error::source(&cancelled).map(|c| c.to_string());
+        assert_eq!(cause.as_deref(), Some("cancelled"));
     }
 
     #[test]

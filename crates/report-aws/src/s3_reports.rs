@@ -1,17 +1,21 @@
 //! Rendered reports in S3: `reports/<YYYY-MM-DD>/report.{json,csv,html}` and
 //! one set per organization under `orgs/`.
 
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use pullgate_report::model::Report;
 use pullgate_report::render;
 
+/// A report file S3 did not take, the SDK's error kept as it came.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write s3://{bucket}/{key}: {message}")]
+#[error("cannot write s3://{bucket}/{key}")]
 pub struct StoreError {
     pub bucket: String,
     pub key: String,
-    pub message: String,
+    #[source]
+    pub source: SdkError<PutObjectError>,
 }
 
 pub struct S3Reports {
@@ -63,10 +67,10 @@ impl S3Reports {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| StoreError {
+            .map_err(|source| StoreError {
                 bucket: self.bucket.clone(),
                 key: key.to_string(),
-                message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                source,
             })
     }
 }

@@ -58,8 +58,8 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             public_scheme: "https",
-            upstream_timeout: Duration::from_secs(30),
-            auth_cache_ttl: Duration::from_secs(600),
+            upstream_timeout: pullgate_settings::defaults::UPSTREAM_TIMEOUT,
+            auth_cache_ttl: pullgate_settings::defaults::AUTH_CACHE_TTL,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! share or document, in one place, each with why it is what it is.
 
 use pullgate_domain::privacy::Rotation;
+use pullgate_domain::store::CacheSettings;
 use std::time::Duration;
 
 /// One upstream request (reqwest's total timeout, the body included) is
@@ -17,15 +18,15 @@ pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(600);
 /// Lambda's mapping cache: how long a host's mappings are served before the
 /// DynamoDB table is read again (`PULLGATE_MAPPING_TTL_SECS`). A mapping
 /// change reaches every warm environment within this time.
-pub const MAPPING_TTL: Duration = Duration::from_secs(60);
+pub const MAPPING_TTL: Duration = CacheSettings::DEFAULT.ttl;
 
 /// How long "no such host" is remembered (`PULLGATE_NEGATIVE_TTL_SECS`): a
 /// scanner trying random hosts costs one table read per host per this time.
-pub const NEGATIVE_TTL: Duration = Duration::from_secs(60);
+pub const NEGATIVE_TTL: Duration = CacheSettings::DEFAULT.negative_ttl;
 
 /// Upper bound of one mapping-table call (`PULLGATE_STORE_TIMEOUT_MS`): a
 /// slow table must not hold the request; the last good copy serves instead.
-pub const STORE_TIMEOUT: Duration = Duration::from_millis(1500);
+pub const STORE_TIMEOUT: Duration = CacheSettings::DEFAULT.call_timeout;
 
 /// How often client ids change (`--client-id-rotation`,
 /// `PULLGATE_CLIENT_ID_ROTATION`): a month. Unique pullers per month is the

@@ -26,7 +26,7 @@ mod settings;
 use flush::{flush_on_sigterm, FlushAfterResponse, RequestDone};
 use lambda_http::Request;
 use pullgate_aws::dynamo_mappings::DynamoMappings;
-use pullgate_aws::mapping_cache::CachedMappings;
+use pullgate_domain::store::CachedMappings;
 use pullgate_router::Gateway;
 use settings::GatewaySettings;
 use tower::ServiceExt;

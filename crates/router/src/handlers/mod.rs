@@ -154,7 +154,7 @@ async fn dispatch<'t, S: MappingSource>(
         .host(host_name)
         .await
         .map_err(|e| {
-            tracing::error!(error = %e, "mapping store failed");
+            tracing::error!(error = %e.with_causes(), "mapping store failed");
             refusals::UPSTREAM_UNAVAILABLE
         })?
         .ok_or(refusals::HOST_UNKNOWN)?;

@@ -1,5 +1,6 @@
 //! An in-memory cache in front of any `MappingSource` (the DynamoDB table in
-//! Lambda). It knows nothing of the store behind it:
+//! Lambda; any store `pullgate serve` is given). It knows nothing of the
+//! store behind it:
 //! - answers, found or not, are kept for a TTL: a scanner trying random
 //!   hosts costs one store read per host per TTL, not one per request
 //!   (unknown *names* of a known host never reach the store at all: a host's
@@ -12,10 +13,10 @@
 //!   miss has no copy to serve, so concurrent cold misses each ask (in
 //!   Lambda one environment serves one request at a time anyway).
 
-use pullgate_domain::mapping::HostMappings;
-use pullgate_domain::store::{MappingSource, StoreError};
+use super::{host_candidates, MappingSource, StoreError};
+use crate::mapping::HostMappings;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -33,15 +34,21 @@ pub struct CacheSettings {
     pub max_hosts: usize,
 }
 
+impl CacheSettings {
+    /// The defaults, stated once (`pullgate_settings::defaults` names them
+    /// for the entry points and says why each is what it is).
+    pub const DEFAULT: CacheSettings = CacheSettings {
+        ttl: Duration::from_secs(60),
+        negative_ttl: Duration::from_secs(60),
+        call_timeout: Duration::from_millis(1500),
+        retry_after: Duration::from_secs(5),
+        max_hosts: 10_000,
+    };
+}
+
 impl Default for CacheSettings {
     fn default() -> Self {
-        CacheSettings {
-            ttl: Duration::from_secs(60),
-            negative_ttl: Duration::from_secs(60),
-            call_timeout: Duration::from_millis(1500),
-            retry_after: Duration::from_secs(5),
-            max_hosts: 10_000,
-        }
+        CacheSettings::DEFAULT
     }
 }
 
@@ -80,10 +87,24 @@ impl<S: MappingSource> CachedMappings<S> {
         &self.source
     }
 
+    /// The slots even when a thread panicked holding their lock. Refusing
+    /// them would quietly turn the cache off (every request a store read);
+    /// and a panic cannot leave them half updated in a way that matters:
+    /// the worst is one entry's refresh marked in flight, which expires
+    /// after `call_timeout` as an abandoned refresh does. Said once, then
+    /// the lock is healed.
+    fn slots(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
+        self.slots.lock().unwrap_or_else(|poisoned| {
+            tracing::warn!(
+                "a thread panicked holding the mapping cache's lock; its entries are intact, carrying on"
+            );
+            self.slots.clear_poison();
+            poisoned.into_inner()
+        })
+    }
+
     fn plan(&self, key: &str, now: Instant) -> Plan {
-        let Ok(mut slots) = self.slots.lock() else {
-            return Plan::Fetch { stale: None };
-        };
+        let mut slots = self.slots();
         let Some(slot) = slots.get_mut(key) else {
             return Plan::Fetch { stale: None };
         };
@@ -104,9 +125,7 @@ impl<S: MappingSource> CachedMappings<S> {
     }
 
     fn store(&self, key: String, value: Option<Arc<HostMappings>>, expires: Instant) {
-        let Ok(mut slots) = self.slots.lock() else {
-            return;
-        };
+        let mut slots = self.slots();
         if slots.len() >= self.settings.max_hosts && !slots.contains_key(&key) {
             let now = Instant::now();
             slots.retain(|_, slot| slot.expires > now && slot.value.is_some());
@@ -127,34 +146,31 @@ impl<S: MappingSource> CachedMappings<S> {
 
 impl<S: MappingSource> MappingSource for CachedMappings<S> {
     async fn host(&self, host: &str) -> Result<Option<Arc<HostMappings>>, StoreError> {
-        // DNS names are case-insensitive: one entry however a client spells it.
-        let key = host.to_ascii_lowercase();
+        // One entry however a client spells the host: the store's own first
+        // lookup key (the store tries the port-less one itself).
+        let candidates = host_candidates(host);
+        let key = candidates.exact();
         let now = Instant::now();
-        let stale = match self.plan(&key, now) {
+        let stale = match self.plan(key, now) {
             Plan::Serve(value) => return Ok(value),
             Plan::Fetch { stale } => stale,
         };
-        let fetched = tokio::time::timeout(self.settings.call_timeout, self.source.host(&key))
+        let fetched = tokio::time::timeout(self.settings.call_timeout, self.source.host(key))
             .await
-            .unwrap_or_else(|_| {
-                Err(StoreError(format!(
-                    "no answer within {} ms",
-                    self.settings.call_timeout.as_millis()
-                )))
-            });
+            .unwrap_or_else(|_| Err(StoreError::Timeout(self.settings.call_timeout)));
         match (fetched, stale) {
             (Ok(value), _) => {
                 let ttl = match value {
                     Some(_) => self.settings.ttl,
                     None => self.settings.negative_ttl,
                 };
-                self.store(key, value.clone(), Instant::now() + ttl);
+                self.store(key.to_string(), value.clone(), Instant::now() + ttl);
                 Ok(value)
             }
             (Err(error), Some(last)) => {
-                tracing::warn!(host = %key, %error, "mapping store failed; serving the last good copy");
+                tracing::warn!(host = %key, error = %error.with_causes(), "mapping store failed; serving the last good copy");
                 self.store(
-                    key,
+                    key.to_string(),
                     last.clone(),
                     Instant::now() + self.settings.retry_after,
                 );
@@ -168,7 +184,7 @@ impl<S: MappingSource> MappingSource for CachedMappings<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pullgate_domain::mapping::MappingTable;
+    use crate::mapping::MappingTable;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// An in-memory adapter of our own port, counting calls; it can be
@@ -187,7 +203,10 @@ mod tests {
                 std::future::pending::<()>().await;
             }
             if self.failing.load(Ordering::SeqCst) {
-                return Err(StoreError("connection refused".into()));
+                return Err(StoreError::unavailable(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "connection refused",
+                )));
             }
             Ok(self.table.host(host).cloned())
         }
@@ -301,6 +320,36 @@ mod tests {
         }
         assert_eq!(calls(&c), 2, "nobody else asked");
         assert!(refresher.await.unwrap().unwrap().is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poisoned_lock_keeps_the_cache_working() {
+        let c = cache();
+        assert!(c.host("images.acme.dev").await.unwrap().is_some());
+        poison(&c.slots);
+        for _ in 0..10 {
+            assert!(c.host("images.acme.dev").await.unwrap().is_some());
+        }
+        assert_eq!(calls(&c), 1, "still served from memory");
+        poison(&c.slots);
+        for _ in 0..10 {
+            assert!(c.host("scanner.example").await.unwrap().is_none());
+        }
+        assert_eq!(calls(&c), 2, "new answers are still kept");
+    }
+
+    /// Leaves `mutex` poisoned: a thread panics while holding it.
+    fn poison<T: Send>(mutex: &Mutex<T>) {
+        std::thread::scope(|scope| {
+            let panicked = scope
+                .spawn(|| {
+                    let _held = mutex.lock();
+                    panic!("poisoning the lock on purpose");
+                })
+                .join();
+            assert!(panicked.is_err());
+        });
+        assert!(mutex.is_poisoned());
     }
 
     #[tokio::test(start_paused = true)]
