@@ -3,8 +3,8 @@
 //! The enrichment file paths are read by `EnrichmentFiles::from_env`, the
 //! one reader of them.
 
-use pullgate_domain::store::CacheSettings;
 use pullgate_domain::privacy::Rotation;
+use pullgate_domain::store::CacheSettings;
 use pullgate_router::GatewayConfig;
 use pullgate_settings::lookup::process_env;
 use pullgate_settings::{defaults, SettingsError, Vars};

@@ -1,0 +1,180 @@
+use super::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A test double of our own port (not of AWS): rejects the first
+/// `reject` records of the first call, or fails whole calls.
+struct Flaky {
+    calls: AtomicUsize,
+    reject_first_call: usize,
+    fail_calls: usize,
+    accepted: Mutex<Vec<Vec<u8>>>,
+}
+
+impl RecordBatchPut for Flaky {
+    type Error = std::io::Error;
+
+    async fn put(&self, records: Vec<Vec<u8>>) -> Result<Vec<Option<String>>, std::io::Error> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        if call < self.fail_calls {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "connection refused",
+            ));
+        }
+        let mut results = Vec::new();
+        for (i, record) in records.into_iter().enumerate() {
+            if call == 0 && i < self.reject_first_call {
+                results.push(Some("ServiceUnavailableException".to_string()));
+            } else {
+                self.accepted.lock().unwrap().push(record);
+                results.push(None);
+            }
+        }
+        Ok(results)
+    }
+}
+
+fn flaky(reject_first_call: usize, fail_calls: usize) -> FirehoseSink<Flaky> {
+    FirehoseSink::new(Flaky {
+        calls: AtomicUsize::new(0),
+        reject_first_call,
+        fail_calls,
+        accepted: Mutex::new(Vec::new()),
+    })
+    .with_backoff(Duration::from_millis(1))
+}
+
+fn event(i: usize) -> Event<'static> {
+    Event {
+        v: 1,
+        request_id: format!("r{i}").into(),
+        ua: "x".repeat(300).into(),
+        ..Event::default()
+    }
+}
+
+fn accepted_ids(sink: &FirehoseSink<Flaky>) -> Vec<String> {
+    let mut ids: Vec<String> = sink
+        .api
+        .accepted
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r.split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| l.to_vec())
+                .collect::<Vec<_>>()
+        })
+        .map(|l| {
+            serde_json::from_slice::<Event>(&l)
+                .unwrap()
+                .request_id
+                .into_owned()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn packing_respects_the_limits() {
+    let lines: Vec<Vec<u8>> = (0..20_000)
+        .map(|_| vec![b'a'; 499].into_iter().chain([b'\n']).collect())
+        .collect();
+    let records = pack_records(lines);
+    assert!(records.iter().all(|r| r.len() <= MAX_RECORD_BYTES));
+    assert_eq!(records.iter().map(|r| r.len()).sum::<usize>(), 20_000 * 500);
+    assert_eq!(
+        records.len(),
+        10,
+        "1,000 KiB records hold 2,048 events of 500 bytes"
+    );
+    let many: Vec<Vec<u8>> = (0..1_200).map(|_| vec![b'x'; 10]).collect();
+    let calls = batches(many);
+    assert_eq!(
+        calls.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![500, 500, 200]
+    );
+    let big: Vec<Vec<u8>> = (0..10).map(|_| vec![b'x'; MAX_RECORD_BYTES]).collect();
+    assert!(batches(big)
+        .iter()
+        .all(|b| b.iter().map(Vec::len).sum::<usize>() <= MAX_BATCH_BYTES));
+}
+
+#[tokio::test]
+async fn partial_failures_are_retried_and_everything_arrives_once() {
+    let sink = flaky(1, 0);
+    for i in 0..5000 {
+        sink.submit(&event(i));
+    }
+    let report = sink.flush().await;
+    assert_eq!(report.undelivered, 0, "{report:?}");
+    assert_eq!(report.retried_records, 1);
+    let ids = accepted_ids(&sink);
+    assert_eq!(ids.len(), 5000);
+    let mut dedup = ids.clone();
+    dedup.dedup();
+    assert_eq!(dedup.len(), 5000);
+}
+
+#[tokio::test]
+async fn what_never_gets_through_is_logged_for_replay() {
+    let sink = flaky(0, usize::MAX);
+    for i in 0..10 {
+        sink.submit(&event(i));
+    }
+    let report = sink.flush().await;
+    assert_eq!((report.undelivered, report.calls), (10, ATTEMPTS as usize));
+    assert_eq!(sink.pending(), 0);
+}
+
+/// Leaves `mutex` poisoned: a thread panics while holding it.
+fn poison<T: Send>(mutex: &Mutex<T>) {
+    std::thread::scope(|scope| {
+        let panicked = scope
+            .spawn(|| {
+                let _held = mutex.lock();
+                panic!("poisoning the lock on purpose");
+            })
+            .join();
+        assert!(panicked.is_err());
+    });
+    assert!(mutex.is_poisoned());
+}
+
+#[tokio::test]
+async fn a_poisoned_lock_loses_no_event() {
+    let sink = flaky(0, 0);
+    sink.submit(&event(0));
+    poison(&sink.pending);
+    sink.submit(&event(1));
+    assert_eq!(
+        sink.pending(),
+        2,
+        "the line queued before the panic is kept"
+    );
+    poison(&sink.oldest);
+    sink.submit(&event(2));
+    assert!(sink.due(Duration::ZERO));
+    poison(&sink.pending);
+    let report = sink.flush().await;
+    assert_eq!((report.events, report.undelivered), (3, 0), "{report:?}");
+    assert_eq!(accepted_ids(&sink), ["r0", "r1", "r2"]);
+    assert_eq!(sink.pending(), 0);
+}
+
+#[test]
+fn replay_reads_plain_and_logged_events() {
+    let plain = r#"{"v":1,"request_id":"a","time":"t"}"#;
+    assert_eq!(event_from_line(plain).as_deref(), Some(plain));
+    let text = format!(
+        r#"2026-11-22T16:00:00Z ERROR pullgate::undelivered: {UNDELIVERED_MARKER} reason="x" event={plain}"#
+    );
+    assert_eq!(event_from_line(&text).as_deref(), Some(plain));
+    let json =
+        serde_json::json!({"level":"ERROR","fields":{"message":UNDELIVERED_MARKER,"event":plain}})
+            .to_string();
+    assert_eq!(event_from_line(&json).as_deref(), Some(plain));
+    assert_eq!(event_from_line("INFO something else"), None);
+}

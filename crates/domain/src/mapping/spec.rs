@@ -1,0 +1,119 @@
+//! The mapping grammar as operators write it (mapping files, `pullgate
+//! map`, store items): entries before validation, and their validation into
+//! [`Mapping`]s.
+
+use super::{is_valid_authority, Mapping, MappingError, Mode, Target, Upstream};
+use crate::reference::is_valid_name;
+use serde::Deserialize;
+
+/// The entries of a TOML mapping file as written, before validation
+/// (`pullgate map` edits files entry by entry).
+pub fn specs_from_toml(text: &str) -> Result<Vec<MappingSpec>, MappingError> {
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(default)]
+        mappings: Vec<MappingSpec>,
+    }
+    let file: File = toml::from_str(text).map_err(|e| MappingError::File(e.to_string()))?;
+    Ok(file.mappings)
+}
+
+/// A mapping as written by an operator (file, CLI, store item), before
+/// validation.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MappingSpec {
+    pub host: String,
+    #[serde(default)]
+    pub name: String,
+    pub upstream: String,
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub fallback: Option<String>,
+    #[serde(default)]
+    pub down: bool,
+    #[serde(default = "default_true")]
+    pub rewrite_index: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl MappingSpec {
+    pub fn validate(self) -> Result<Mapping, MappingError> {
+        let host = self.host.trim().to_ascii_lowercase();
+        if !is_valid_authority(&host) {
+            return Err(MappingError::Host(self.host));
+        }
+        let name = self.name.trim_matches('/').to_string();
+        let kind = self.kind.as_deref().unwrap_or("oci");
+        let target = match kind {
+            "oci" => {
+                if !name.is_empty() && !is_valid_name(&name) {
+                    return Err(MappingError::Name(self.name));
+                }
+                Target::Oci {
+                    upstream: Upstream::parse(&self.upstream)?,
+                    fallback: self.fallback.as_deref().map(Upstream::parse).transpose()?,
+                }
+            }
+            "http" => {
+                if !name.is_empty() && !name.split('/').all(|s| is_valid_name(s) || s.contains('.'))
+                {
+                    return Err(MappingError::Name(self.name));
+                }
+                Target::Http {
+                    base: parse_http_base(&self.upstream)?,
+                    rewrite_index: self.rewrite_index,
+                }
+            }
+            other => return Err(MappingError::Kind(other.to_string())),
+        };
+        let id = if name.is_empty() {
+            host.clone()
+        } else {
+            format!("{host}/{name}")
+        };
+        let mapping = Mapping {
+            host,
+            name,
+            target,
+            mode: self.mode,
+            down: self.down,
+            id,
+        };
+        match &mapping.target {
+            Target::Http { .. } if self.fallback.is_some() => {
+                Err(MappingError::FallbackOnHttp(mapping.id().to_string()))
+            }
+            Target::Oci { fallback: None, .. } if mapping.down => {
+                Err(MappingError::DownWithoutFallback(mapping.id().to_string()))
+            }
+            _ => Ok(mapping),
+        }
+    }
+}
+
+fn parse_http_base(spec: &str) -> Result<String, MappingError> {
+    let err = || MappingError::HttpUpstream(spec.to_string());
+    let rest = spec
+        .strip_prefix("https://")
+        .or_else(|| spec.strip_prefix("http://"))
+        .ok_or_else(err)?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if !is_valid_authority(&authority.to_ascii_lowercase()) {
+        return Err(err());
+    }
+    let path_ok = path.bytes().all(|b| {
+        b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/' | b'+' | b'{' | b'}')
+    });
+    if !path_ok || path.contains("..") {
+        return Err(err());
+    }
+    Ok(spec.trim_end_matches('/').to_string())
+}
