@@ -14,6 +14,9 @@ bash tests/install-deps.sh
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "docs: the code table names real paths, nothing points outside the repository"
+python3 tests/docs_paths.py
+
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
