@@ -165,12 +165,11 @@ fn uniqueness_address(addr: IpAddr) -> IpAddr {
 
 /// 16 bytes of the MAC as 32 hex characters: plenty against collisions.
 fn hex16(bytes: &[u8]) -> HexId {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [b'0'; 32];
+    crate::text::put_hex_bytes(&mut text, bytes);
     let mut out = HexId::new();
-    for &b in bytes.iter().take(16) {
-        let pair = [HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]];
-        let _ = out.write_str(std::str::from_utf8(&pair).unwrap_or("00"));
-    }
+    // Hex digits only, and exactly 32 of them: neither step can fail.
+    let _ = out.write_str(std::str::from_utf8(&text).unwrap_or_default());
     out
 }
 
@@ -200,23 +199,18 @@ pub fn network_prefix(addr: IpAddr) -> PrefixText {
 /// one, and `write!` costs several times more.
 fn v4_prefix(v4: Ipv4Addr, out: &mut PrefixText) -> std::fmt::Result {
     let [a, b, c, _] = v4.octets();
-    let mut text = [0u8; 18];
+    // Three octets of at most three digits and a dot each, then `0/24`.
+    let mut text = [0u8; 16];
     let mut len = 0;
     for octet in [a, b, c] {
-        if octet >= 100 {
-            text[len] = b'0' + octet / 100;
-            len += 1;
-        }
-        if octet >= 10 {
-            text[len] = b'0' + octet / 10 % 10;
-            len += 1;
-        }
-        text[len] = b'0' + octet % 10;
-        text[len + 1] = b'.';
-        len += 2;
+        let digits = crate::text::decimal(octet.into(), 0);
+        let end = len + digits.len();
+        text[len..end].copy_from_slice(digits.as_bytes());
+        text[end] = b'.';
+        len = end + 1;
     }
-    out.write_str(std::str::from_utf8(&text[..len]).map_err(|_| std::fmt::Error)?)?;
-    out.write_str("0/24")
+    text[len..len + 4].copy_from_slice(b"0/24");
+    out.write_str(std::str::from_utf8(&text[..len + 4]).map_err(|_| std::fmt::Error)?)
 }
 
 /// `DNT: 1` or `Sec-GPC: 1`: the client asked not to be tracked, so the
@@ -273,6 +267,13 @@ mod tests {
         let v6a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let v6b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
         assert_eq!(h.ids(v6a, "x", 1).client_id, h.ids(v6b, "x", 1).client_id);
+    }
+
+    #[test]
+    fn hex_ids_are_the_macs_first_sixteen_bytes() {
+        let mac: Vec<u8> = (0u8..32).map(|b| b.wrapping_mul(37)).collect();
+        let expected: String = mac[..16].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex16(&mac).as_str(), expected);
     }
 
     #[test]
