@@ -1,11 +1,16 @@
 //! The analytics event: one per request the gateway answers, schema v1
 //! (documented in docs/events.md). Built from what the request was and
 //! what we answered, enriched before it is written, never holding the raw
-//! client address.
+//! client address. Its stored fields, with their types, are listed once in
+//! [`EVENT_FIELDS`], which the writer, the table DDL and the docs are
+//! tested against.
 
 use crate::text::{self, Escape};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+
+mod schema;
+pub use schema::{Field, JsonType, SqlType, EVENT_FIELDS};
 
 pub const SCHEMA_VERSION: u32 = 1;
 /// User agents are kept this long at most.
