@@ -6,6 +6,7 @@
 //! tested against.
 
 use crate::text::{self, Escape};
+use crate::time::DayText;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -97,6 +98,12 @@ pub struct Event<'a> {
 }
 
 impl Event<'_> {
+    /// The UTC day the event belongs to, its `dt=` partition: the date of
+    /// its time. None when the time is not RFC 3339.
+    pub fn day(&self) -> Option<DayText> {
+        DayText::of_rfc3339(&self.time)
+    }
+
     /// Appends the event as one line of JSON (no newline): byte for byte
     /// what serde_json writes for it (a test holds the two together), but
     /// keys are written as constants and values that need no escaping (hex
@@ -235,6 +242,21 @@ mod tests {
         assert!(!json.contains("client_id"));
         assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), e);
         assert_eq!(truncate("héllo", 2), "h");
+    }
+
+    #[test]
+    fn the_day_is_the_date_of_the_time() {
+        let at = |time: &'static str| Event {
+            time: time.into(),
+            ..Event::default()
+        };
+        let day = at("2026-11-22T23:59:59.999Z").day();
+        assert_eq!(
+            day.map(|d| d.as_str().to_string()).as_deref(),
+            Some("2026-11-22")
+        );
+        assert_eq!(at("").day(), None);
+        assert_eq!(at("10000-01-01T00:00:00.000Z").day(), None);
     }
 }
 

@@ -74,6 +74,36 @@ impl UtcMillis {
     }
 }
 
+/// A UTC day as `YYYY-MM-DD` (years 0..=9999), an event's `dt=`
+/// partition: copied, never allocated.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DayText([u8; 10]);
+
+impl DayText {
+    /// The day an RFC 3339 time (`YYYY-MM-DDT…`) starts with; None when
+    /// the text does not start so.
+    pub fn of_rfc3339(time: &str) -> Option<DayText> {
+        let bytes = time.as_bytes();
+        let day: [u8; 10] = bytes.get(..10)?.try_into().ok()?;
+        let shaped = day.iter().enumerate().all(|(i, &b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+        (shaped && bytes.get(10) == Some(&b'T')).then_some(DayText(day))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and dashes are ever accepted.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for DayText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +139,29 @@ mod tests {
         for days in [-800_000, -1, 0, 11_016, 20_417, 2_932_896] {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn days_of_rfc3339_times() {
+        let day = |t: &str| DayText::of_rfc3339(t).map(|d| d.as_str().to_string());
+        assert_eq!(
+            day("2026-11-22T16:04:05.123Z").as_deref(),
+            Some("2026-11-22")
+        );
+        assert_eq!(
+            day(UtcMillis(951_782_400_000).rfc3339().as_str()),
+            Some(UtcMillis(951_782_400_000).date())
+        );
+        for bad in [
+            "",
+            "2026-11-22",
+            "2026-11-22 16:04",
+            "2026/11/22T1",
+            "10000-01-01T00",
+            "x026-11-22T",
+        ] {
+            assert_eq!(day(bad), None, "{bad}");
         }
     }
 }
