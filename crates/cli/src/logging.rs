@@ -5,6 +5,7 @@
 //! periodic [`flush_thread`]; so no request waits on a terminal or a disk
 //! (measured: README, benchmarks).
 
+use pullgate_domain::text::{self, Escape, EscapingWriter};
 use pullgate_domain::time::UtcMillis;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -40,9 +41,12 @@ impl std::str::FromStr for AccessLog {
 /// A full buffer is handed to the writer at this size.
 const HAND_OVER_AT: usize = 64 * 1024;
 
+/// User agents and paths are the client's text: DEL is escaped too, so a
+/// line shows every control character it carries (a terminal would hide
+/// DEL, and two different user agents could look the same).
+const LINE_ESCAPE: Escape = Escape::JsonAndDel;
+
 thread_local! {
-    /// The last timestamp written by this thread and its text.
-    static STAMP: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
     static LINES: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(HAND_OVER_AT + 4096));
 }
 
@@ -101,63 +105,50 @@ struct LineVisitor<'a> {
 
 impl LineVisitor<'_> {
     fn key(&mut self, field: &Field) {
+        // Field names are Rust identifiers: nothing to escape.
         if self.json {
-            let _ = write!(self.line, ",\"{}\":", field.name());
+            self.line.push_str(",\"");
+            self.line.push_str(field.name());
+            self.line.push_str("\":");
         } else {
-            let _ = write!(self.line, " {}=", field.name());
+            self.line.push(' ');
+            self.line.push_str(field.name());
+            self.line.push('=');
         }
-    }
-}
-
-/// Writes a JSON string body, escaping as it goes: quoting that is valid
-/// JSON and keeps a hostile user agent from breaking a text line, with no
-/// intermediate allocation.
-struct Escaped<'a>(&'a mut String);
-
-impl std::fmt::Write for Escaped<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let needs_escape = |b: u8| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f;
-        if !s.bytes().any(needs_escape) {
-            self.0.push_str(s);
-            return Ok(());
-        }
-        for c in s.chars() {
-            match c {
-                '"' => self.0.push_str("\\\""),
-                '\\' => self.0.push_str("\\\\"),
-                c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                    let _ = write!(self.0, "\\u{:04x}", c as u32);
-                }
-                c => self.0.push(c),
-            }
-        }
-        Ok(())
     }
 }
 
 impl Visit for LineVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.key(field);
-        self.line.push('"');
-        let _ = Escaped(self.line).write_str(value);
-        self.line.push('"');
+        text::write_string(self.line, value, LINE_ESCAPE);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.key(field);
-        let _ = write!(self.line, "{value}");
+        self.line.push_str(text::decimal(value, 0).as_str());
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.key(field);
-        let _ = write!(self.line, "{value}");
+        if value < 0 {
+            self.line.push('-');
+        }
+        self.line
+            .push_str(text::decimal(value.unsigned_abs(), 0).as_str());
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.key(field);
-        let _ = write!(self.line, "{value}");
+        self.line.push_str(if value { "true" } else { "false" });
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         self.key(field);
         self.line.push('"');
-        let _ = write!(Escaped(self.line), "{value:?}");
+        let _ = write!(
+            EscapingWriter {
+                out: &mut *self.line,
+                rule: LINE_ESCAPE,
+            },
+            "{value:?}"
+        );
         self.line.push('"');
     }
 }
@@ -187,18 +178,10 @@ impl<S: tracing::Subscriber> Layer<S> for AccessLayer {
     }
 }
 
-/// Busy threads write many lines per millisecond: format the time once.
+/// The line's time: RFC 3339 with milliseconds, as events have it, from
+/// the same per-thread cache of the current second's text.
 fn push_timestamp(line: &mut String) {
-    let now = UtcMillis::now();
-    let _ = STAMP.try_with(|stamp| {
-        let mut stamp = stamp.borrow_mut();
-        if stamp.0 != now.0 {
-            stamp.1.clear();
-            let _ = now.write_rfc3339(&mut stamp.1);
-            stamp.0 = now.0;
-        }
-        line.push_str(&stamp.1);
-    });
+    let _ = UtcMillis::now().write_rfc3339(line);
 }
 
 fn writer_loop(
@@ -254,4 +237,62 @@ pub fn init(access: &AccessLog, json: bool) -> anyhow::Result<Option<LogGuard>> 
     Ok(Some(LogGuard {
         thread: Some(thread),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lines `AccessLayer` writes on this thread for one access event.
+    fn access_lines(json: bool, user_agent: &str) -> String {
+        LINES.with(|lines| lines.borrow_mut().clear());
+        let layer = AccessLayer { json }.with_filter(filter_fn(|m| m.target() == ACCESS_TARGET));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: ACCESS_TARGET, status = 307u64, delta = -3i64, cached = true, ua = user_agent, path = ?"/v2/\u{7f}");
+        });
+        LINES.with(|lines| std::mem::take(&mut *lines.borrow_mut()))
+    }
+
+    #[test]
+    fn json_lines_are_json_with_every_control_character_escaped() {
+        let hostile = "docker/24\"}\n\u{1b}[2J\u{7f}\\";
+        let line = access_lines(true, hostile);
+        assert!(
+            line.ends_with("}\n") && line.matches('\n').count() == 1,
+            "{line}"
+        );
+        assert!(
+            line.contains(r#""ua":"docker/24\"}\n\u001b[2J\u007f\\""#),
+            "{line}"
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed["ua"], hostile);
+        assert_eq!(parsed["path"], r#""/v2/\u{7f}""#);
+        assert_eq!(
+            (&parsed["status"], &parsed["delta"], &parsed["cached"]),
+            (&307.into(), &(-3).into(), &true.into())
+        );
+        let time = parsed["time"].as_str().unwrap();
+        let day = pullgate_domain::time::DayText::of_rfc3339(time);
+        assert!(
+            day.is_some() && time.len() == 24 && time.ends_with('Z'),
+            "{time}"
+        );
+    }
+
+    #[test]
+    fn text_lines_stay_one_line() {
+        let line = access_lines(false, "a\nb\u{7f}");
+        assert_eq!(line.matches('\n').count(), 1, "{line}");
+        let (time, fields) = line.split_at(24);
+        assert!(time.ends_with('Z'), "{line}");
+        assert_eq!(
+            fields,
+            concat!(
+                r#" status=307 delta=-3 cached=true ua="a\nb\u007f" path="\"/v2/\\u{7f}\"""#,
+                "\n"
+            )
+        );
+    }
 }

@@ -1,10 +1,17 @@
 //! The analytics event: one per request the gateway answers, schema v1
 //! (documented in docs/events.md). Built from what the request was and
 //! what we answered, enriched before it is written, never holding the raw
-//! client address.
+//! client address. Its stored fields, with their types, are listed once in
+//! [`EVENT_FIELDS`], which the writer, the table DDL and the docs are
+//! tested against.
 
+use crate::text::{self, Escape};
+use crate::time::DayText;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+
+mod schema;
+pub use schema::{Field, JsonType, SqlType, EVENT_FIELDS};
 
 pub const SCHEMA_VERSION: u32 = 1;
 /// User agents are kept this long at most.
@@ -91,6 +98,12 @@ pub struct Event<'a> {
 }
 
 impl Event<'_> {
+    /// The UTC day the event belongs to, its `dt=` partition: the date of
+    /// its time. None when the time is not RFC 3339.
+    pub fn day(&self) -> Option<DayText> {
+        DayText::of_rfc3339(&self.time)
+    }
+
     /// Appends the event as one line of JSON (no newline): byte for byte
     /// what serde_json writes for it (a test holds the two together), but
     /// keys are written as constants and values that need no escaping (hex
@@ -100,40 +113,43 @@ impl Event<'_> {
         out.extend_from_slice(b"{\"v\":");
         let mut json = JsonFields { out };
         json.digits(self.v.into());
-        json.str(key!("time"), &self.time);
-        json.str(key!("request_id"), &self.request_id);
-        json.str(key!("host"), &self.host);
-        json.opt_str(key!("mapping"), self.mapping.as_deref());
-        json.opt_str(key!("name"), self.name.as_deref());
-        json.opt_str(key!("upstream"), self.upstream.as_deref());
-        json.opt_str(key!("upstream_name"), self.upstream_name.as_deref());
-        json.str(key!("method"), &self.method);
-        json.str(key!("kind"), &self.kind);
-        json.opt_str(key!("reference"), self.reference.as_deref());
+        json.str(text_key!("time"), &self.time);
+        json.str(text_key!("request_id"), &self.request_id);
+        json.str(text_key!("host"), &self.host);
+        json.opt_str(text_key!("mapping"), self.mapping.as_deref());
+        json.opt_str(text_key!("name"), self.name.as_deref());
+        json.opt_str(text_key!("upstream"), self.upstream.as_deref());
+        json.opt_str(text_key!("upstream_name"), self.upstream_name.as_deref());
+        json.str(text_key!("method"), &self.method);
+        json.str(text_key!("kind"), &self.kind);
+        json.opt_str(text_key!("reference"), self.reference.as_deref());
         json.uint(key!("status"), self.status.into());
-        json.opt_str(key!("mode"), self.mode.as_deref());
-        json.opt_str(key!("media_type"), self.media_type.as_deref());
-        json.opt_str(key!("client_id"), self.client_id.as_deref());
-        json.opt_str(key!("network_id"), self.network_id.as_deref());
-        json.opt_str(key!("prefix"), self.prefix.as_deref());
+        json.opt_str(text_key!("mode"), self.mode.as_deref());
+        json.opt_str(text_key!("media_type"), self.media_type.as_deref());
+        json.opt_str(text_key!("client_id"), self.client_id.as_deref());
+        json.opt_str(text_key!("network_id"), self.network_id.as_deref());
+        json.opt_str(text_key!("prefix"), self.prefix.as_deref());
         if let Some(value) = self.asn {
             json.uint(key!("asn"), value.into());
         }
-        json.opt_str(key!("as_org"), self.as_org.as_deref());
-        json.opt_str(key!("org"), self.org.as_deref());
-        json.opt_str(key!("org_kind"), self.org_kind.as_deref());
+        json.opt_str(text_key!("as_org"), self.as_org.as_deref());
+        json.opt_str(text_key!("org"), self.org.as_deref());
+        json.opt_str(text_key!("org_kind"), self.org_kind.as_deref());
         if let Some(value) = self.org_confidence {
             json.float(key!("org_confidence"), value);
         }
-        json.opt_str(key!("country"), self.country.as_deref());
-        json.opt_str(key!("cloud"), self.cloud.as_deref());
-        json.str(key!("runtime"), &self.runtime);
-        json.opt_str(key!("runtime_version"), self.runtime_version.as_deref());
-        json.opt_str(key!("os"), self.os.as_deref());
-        json.opt_str(key!("arch"), self.arch.as_deref());
-        json.opt_str(key!("kernel"), self.kernel.as_deref());
-        json.opt_str(key!("ci"), self.ci.as_deref());
-        json.str(key!("ua"), &self.ua);
+        json.opt_str(text_key!("country"), self.country.as_deref());
+        json.opt_str(text_key!("cloud"), self.cloud.as_deref());
+        json.str(text_key!("runtime"), &self.runtime);
+        json.opt_str(
+            text_key!("runtime_version"),
+            self.runtime_version.as_deref(),
+        );
+        json.opt_str(text_key!("os"), self.os.as_deref());
+        json.opt_str(text_key!("arch"), self.arch.as_deref());
+        json.opt_str(text_key!("kernel"), self.kernel.as_deref());
+        json.opt_str(text_key!("ci"), self.ci.as_deref());
+        json.str(text_key!("ua"), &self.ua);
         json.uint(key!("duration_us"), self.duration_us);
         json.out.push(b'}');
     }
@@ -149,8 +165,18 @@ macro_rules! key {
 }
 use key;
 
+/// A string field's prefix, the value's opening quote included: one copy
+/// fewer per string (most fields are strings).
+macro_rules! text_key {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":\"")
+    };
+}
+use text_key;
+
 /// Writes `,"key":value` pairs after the first; `key` is the whole prefix
-/// (`key!`).
+/// (`key!`, `text_key!` for strings). Strings are escaped exactly as
+/// serde_json escapes them.
 struct JsonFields<'o> {
     out: &'o mut Vec<u8>,
 }
@@ -160,17 +186,11 @@ impl JsonFields<'_> {
         self.out.extend_from_slice(key.as_bytes());
     }
 
+    /// `key` ends with the opening quote (`text_key!`).
     fn str(&mut self, key: &str, value: &str) {
         self.key(key);
-        if !needs_escape(value.as_bytes()) {
-            self.out.push(b'"');
-            self.out.extend_from_slice(value.as_bytes());
-            self.out.push(b'"');
-        } else {
-            // Rare (user agents, names from range files): serde_json's
-            // escaping, so there is one definition of it.
-            let _ = serde_json::to_writer(&mut *self.out, value);
-        }
+        text::write_escaped(self.out, value, Escape::Json);
+        self.out.push(b'"');
     }
 
     fn opt_str(&mut self, key: &str, value: Option<&str>) {
@@ -184,47 +204,17 @@ impl JsonFields<'_> {
         self.digits(value);
     }
 
-    fn digits(&mut self, mut value: u64) {
-        let mut digits = [0u8; 20];
-        let mut start = digits.len();
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (value % 10) as u8;
-            value /= 10;
-            if value == 0 {
-                break;
-            }
-        }
-        self.out.extend_from_slice(&digits[start..]);
+    fn digits(&mut self, value: u64) {
+        self.out
+            .extend_from_slice(text::decimal(value, 0).as_bytes());
     }
 
     fn float(&mut self, key: &str, value: f32) {
         self.key(key);
+        // serde_json's shortest round-trip form (ryu): one definition of
+        // how floats are written, and rare (only some events have one).
         let _ = serde_json::to_writer(&mut *self.out, &value);
     }
-}
-
-/// Whether JSON needs `text` escaped: a control character, `"` or `\`.
-/// Eight bytes at a time (SWAR): a value's bytes are checked on every
-/// request, and a byte-by-byte loop was a quarter of building an event.
-fn needs_escape(text: &[u8]) -> bool {
-    use crate::words::word;
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Exact for "is there any such byte": a borrow only starts at a byte
-    // that matches, and bytes with their high bit set are masked by `!eight`.
-    let has_below =
-        |eight: u64, n: u8| eight.wrapping_sub(ONES * u64::from(n)) & !eight & HIGHS != 0;
-    let has_zero = |eight: u64| has_below(eight, 1);
-    let bad = |eight: u64| {
-        has_below(eight, 0x20)
-            || has_zero(eight ^ (ONES * u64::from(b'"')))
-            || has_zero(eight ^ (ONES * u64::from(b'\\')))
-    };
-    let mut chunks = text.chunks_exact(8);
-    // The last few bytes are padded with a byte that needs no escaping
-    // (most values are shorter than eight bytes).
-    chunks.any(|chunk| bad(word(chunk, b'a'))) || bad(word(chunks.remainder(), b'a'))
 }
 
 /// Truncates at a character boundary.
@@ -252,6 +242,21 @@ mod tests {
         assert!(!json.contains("client_id"));
         assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), e);
         assert_eq!(truncate("héllo", 2), "h");
+    }
+
+    #[test]
+    fn the_day_is_the_date_of_the_time() {
+        let at = |time: &'static str| Event {
+            time: time.into(),
+            ..Event::default()
+        };
+        let day = at("2026-11-22T23:59:59.999Z").day();
+        assert_eq!(
+            day.map(|d| d.as_str().to_string()).as_deref(),
+            Some("2026-11-22")
+        );
+        assert_eq!(at("").day(), None);
+        assert_eq!(at("10000-01-01T00:00:00.000Z").day(), None);
     }
 }
 
@@ -454,22 +459,6 @@ mod build_tests {
             };
             assert_eq!(written(&e), serde_json::to_string(&e).unwrap());
         }
-    }
-
-    #[test]
-    fn escape_check_finds_every_byte_that_needs_it_at_every_offset() {
-        for len in 0..20 {
-            for at in 0..len {
-                for b in 0u8..=255 {
-                    let mut text = vec![b'a'; len];
-                    text[at] = b;
-                    let expected = b < 0x20 || b == b'"' || b == b'\\';
-                    assert_eq!(needs_escape(&text), expected, "{len} {at} {b}");
-                }
-            }
-        }
-        assert!(!needs_escape("Ünïcode ÿ\u{7f} €".as_bytes()));
-        assert!(needs_escape("Ünïcode ÿ€\"x".as_bytes()));
     }
 
     proptest::proptest! {

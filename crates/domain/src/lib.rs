@@ -26,6 +26,7 @@ pub mod route;
 pub mod scope;
 pub mod sink;
 pub mod store;
+pub mod text;
 pub mod time;
 pub mod useragent;
 mod words;

@@ -40,7 +40,7 @@ const ID_CACHE_SLOTS: usize = 4096;
 /// verified against the full key, so a crafted hash collision can never
 /// hand one client another's id.
 struct CachedIds {
-    hasher: usize,
+    hasher: HasherId,
     addr: IpAddr,
     day_number: i64,
     user_agent: Box<str>,
@@ -67,6 +67,25 @@ thread_local! {
 pub struct ClientHasher {
     key: hmac::Key,
     rotation: Rotation,
+    /// What the id cache knows this hasher's key and rotation by.
+    id: HasherId,
+}
+
+/// Identifies one [`ClientHasher`] (its key and rotation) in the id cache,
+/// for the life of the process. Not the hasher's address: a hasher dropped
+/// and another built in its place (a new key, a new rotation) would reuse
+/// it and be handed ids the old key made; and a moved hasher would miss.
+/// Not a fingerprint of the secret either: hashing it is a cost, and its
+/// result would sit in every slot. A counter is unique and free to compare;
+/// 2^64 hashers are never built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct HasherId(u64);
+
+impl HasherId {
+    fn next() -> HasherId {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        HasherId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 /// 128 bits of a MAC as 32 hex characters.
@@ -86,6 +105,7 @@ impl ClientHasher {
         ClientHasher {
             key: hmac::Key::new(hmac::HMAC_SHA256, secret),
             rotation,
+            id: HasherId::next(),
         }
     }
 
@@ -94,7 +114,7 @@ impl ClientHasher {
     /// after the first (two HMACs are most of an event's cost).
     pub fn ids(&self, addr: IpAddr, user_agent: &str, day_number: i64) -> ClientIds {
         use std::hash::BuildHasher;
-        let hasher = self as *const Self as usize;
+        let hasher = self.id;
         ID_CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
             let slot = cache.keys.hash_one((hasher, addr, day_number, user_agent)) as usize
@@ -165,12 +185,11 @@ fn uniqueness_address(addr: IpAddr) -> IpAddr {
 
 /// 16 bytes of the MAC as 32 hex characters: plenty against collisions.
 fn hex16(bytes: &[u8]) -> HexId {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [b'0'; 32];
+    crate::text::put_hex_bytes(&mut text, bytes);
     let mut out = HexId::new();
-    for &b in bytes.iter().take(16) {
-        let pair = [HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]];
-        let _ = out.write_str(std::str::from_utf8(&pair).unwrap_or("00"));
-    }
+    // Hex digits only, and exactly 32 of them: neither step can fail.
+    let _ = out.write_str(std::str::from_utf8(&text).unwrap_or_default());
     out
 }
 
@@ -200,23 +219,18 @@ pub fn network_prefix(addr: IpAddr) -> PrefixText {
 /// one, and `write!` costs several times more.
 fn v4_prefix(v4: Ipv4Addr, out: &mut PrefixText) -> std::fmt::Result {
     let [a, b, c, _] = v4.octets();
-    let mut text = [0u8; 18];
+    // Three octets of at most three digits and a dot each, then `0/24`.
+    let mut text = [0u8; 16];
     let mut len = 0;
     for octet in [a, b, c] {
-        if octet >= 100 {
-            text[len] = b'0' + octet / 100;
-            len += 1;
-        }
-        if octet >= 10 {
-            text[len] = b'0' + octet / 10 % 10;
-            len += 1;
-        }
-        text[len] = b'0' + octet % 10;
-        text[len + 1] = b'.';
-        len += 2;
+        let digits = crate::text::decimal(octet.into(), 0);
+        let end = len + digits.len();
+        text[len..end].copy_from_slice(digits.as_bytes());
+        text[end] = b'.';
+        len = end + 1;
     }
-    out.write_str(std::str::from_utf8(&text[..len]).map_err(|_| std::fmt::Error)?)?;
-    out.write_str("0/24")
+    text[len..len + 4].copy_from_slice(b"0/24");
+    out.write_str(std::str::from_utf8(&text[..len + 4]).map_err(|_| std::fmt::Error)?)
 }
 
 /// `DNT: 1` or `Sec-GPC: 1`: the client asked not to be tracked, so the
@@ -273,6 +287,30 @@ mod tests {
         let v6a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let v6b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
         assert_eq!(h.ids(v6a, "x", 1).client_id, h.ids(v6b, "x", 1).client_id);
+    }
+
+    #[test]
+    fn a_hasher_built_where_another_was_never_gets_its_cached_ids() {
+        let a: IpAddr = "203.0.113.77".parse().unwrap();
+        let expected = ClientHasher::new(b"second", Rotation::Day).compute(a, "ua", 7);
+        // Built in the same place, one after the other: the cache must
+        // tell them apart by what they are, not where they live.
+        let mut slot = Some(ClientHasher::new(b"first", Rotation::Day));
+        let first = slot.as_ref().unwrap().ids(a, "ua", 7);
+        slot = Some(ClientHasher::new(b"second", Rotation::Day));
+        let second = slot.as_ref().unwrap().ids(a, "ua", 7);
+        assert_ne!(first, second);
+        assert_eq!(second, expected);
+        // A moved hasher is still itself: same ids, from the cache.
+        let moved = Box::new(slot.take().unwrap());
+        assert_eq!(moved.ids(a, "ua", 7), expected);
+    }
+
+    #[test]
+    fn hex_ids_are_the_macs_first_sixteen_bytes() {
+        let mac: Vec<u8> = (0u8..32).map(|b| b.wrapping_mul(37)).collect();
+        let expected: String = mac[..16].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex16(&mac).as_str(), expected);
     }
 
     #[test]

@@ -57,50 +57,10 @@ impl UtcMillis {
         out
     }
 
-    /// Writes the RFC 3339 form without allocating. Digits are placed by
-    /// hand: this runs once per request, and `write!` with padding costs
-    /// several times more. The text up to the second is kept per thread:
-    /// requests within one second only place the milliseconds.
+    /// Writes the RFC 3339 form without allocating (the hot path's one
+    /// time formatter, [`crate::text::rfc3339`]).
     pub fn write_rfc3339(self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
-        thread_local! {
-            /// The last second formatted on this thread, and its text.
-            static LAST_SECOND: std::cell::Cell<(i64, [u8; 24])> =
-                const { std::cell::Cell::new((i64::MIN, [0; 24])) };
-        }
-        let second = self.0.div_euclid(1000);
-        let (cached, mut text) = LAST_SECOND.with(|last| last.get());
-        if cached != second {
-            match Self::second_text(second) {
-                Some(formatted) => {
-                    text = formatted;
-                    LAST_SECOND.with(|last| last.set((second, text)));
-                }
-                None => {
-                    let (y, m, d) = civil_from_days(self.day_number());
-                    return write!(out, "{y:04}-{m:02}-{d:02}T00:00:00.000Z");
-                }
-            }
-        }
-        put_digits(&mut text[20..23], self.0.rem_euclid(1000));
-        out.write_str(std::str::from_utf8(&text).map_err(|_| std::fmt::Error)?)
-    }
-
-    /// `YYYY-MM-DDTHH:MM:SS.000Z` for a second since the epoch; None
-    /// outside years 0..=9999.
-    fn second_text(second: i64) -> Option<[u8; 24]> {
-        let (y, m, d) = civil_from_days(second.div_euclid(86_400));
-        if !(0..=9999).contains(&y) {
-            return None;
-        }
-        let second_of_day = second.rem_euclid(86_400);
-        let mut text = *b"0000-00-00T00:00:00.000Z";
-        put_digits(&mut text[0..4], y);
-        put_digits(&mut text[5..7], i64::from(m));
-        put_digits(&mut text[8..10], i64::from(d));
-        put_digits(&mut text[11..13], second_of_day / 3600);
-        put_digits(&mut text[14..16], second_of_day % 3600 / 60);
-        put_digits(&mut text[17..19], second_of_day % 60);
-        Some(text)
+        crate::text::rfc3339::write_millis(self.0, out)
     }
 
     /// `2026-11-22`, the `dt=` partition.
@@ -114,11 +74,33 @@ impl UtcMillis {
     }
 }
 
-/// `value`'s last decimal digits, zero-padded to fill `into`.
-fn put_digits(into: &mut [u8], mut value: i64) {
-    for digit in into.iter_mut().rev() {
-        *digit = b'0' + (value % 10) as u8;
-        value /= 10;
+/// A UTC day as `YYYY-MM-DD` (years 0..=9999), an event's `dt=`
+/// partition: copied, never allocated.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DayText([u8; 10]);
+
+impl DayText {
+    /// The day an RFC 3339 time (`YYYY-MM-DDT…`) starts with; None when
+    /// the text does not start so.
+    pub fn of_rfc3339(time: &str) -> Option<DayText> {
+        let bytes = time.as_bytes();
+        let day: [u8; 10] = bytes.get(..10)?.try_into().ok()?;
+        let shaped = day.iter().enumerate().all(|(i, &b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+        (shaped && bytes.get(10) == Some(&b'T')).then_some(DayText(day))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and dashes are ever accepted.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for DayText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -157,6 +139,29 @@ mod tests {
         for days in [-800_000, -1, 0, 11_016, 20_417, 2_932_896] {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn days_of_rfc3339_times() {
+        let day = |t: &str| DayText::of_rfc3339(t).map(|d| d.as_str().to_string());
+        assert_eq!(
+            day("2026-11-22T16:04:05.123Z").as_deref(),
+            Some("2026-11-22")
+        );
+        assert_eq!(
+            day(UtcMillis(951_782_400_000).rfc3339().as_str()),
+            Some(UtcMillis(951_782_400_000).date())
+        );
+        for bad in [
+            "",
+            "2026-11-22",
+            "2026-11-22 16:04",
+            "2026/11/22T1",
+            "10000-01-01T00",
+            "x026-11-22T",
+        ] {
+            assert_eq!(day(bad), None, "{bad}");
         }
     }
 }

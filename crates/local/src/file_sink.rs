@@ -14,6 +14,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use pullgate_domain::event::Event;
 use pullgate_domain::sink::EventSink;
+use pullgate_domain::time::DayText;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -25,9 +26,9 @@ use std::time::{Duration, Instant};
 const SHARDS: usize = 8;
 /// How often the writer collects the shard buffers.
 const COLLECT_EVERY: Duration = Duration::from_millis(20);
-/// `{"v":1,"time":"` — events serialize `v` then `time` first, so a line's
-/// day is at a fixed offset.
-const DATE_OFFSET: usize = 15;
+/// The partition of events whose time is not RFC 3339 (none that the
+/// gateway builds): kept rather than dropped, and warned about.
+const UNKNOWN_DAY: &str = "unknown";
 
 #[derive(Debug, Clone)]
 pub struct FileSinkConfig {
@@ -48,10 +49,20 @@ impl FileSinkConfig {
     }
 }
 
-/// Serialized event lines and how many there are (so the writer never
-/// scans the bytes to count them).
+/// Serialized event lines, in runs of one day each: the day comes from
+/// the event when it is submitted, so the writer never parses the bytes
+/// (and never counts lines by scanning them).
 struct Lines {
     bytes: Vec<u8>,
+    runs: Vec<DayRun>,
+}
+
+/// Consecutive lines of one day: where they end in `Lines::bytes` and how
+/// many there are. A buffer nearly always holds one run (two at midnight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DayRun {
+    day: Option<DayText>,
+    end: usize,
     count: u64,
 }
 
@@ -59,13 +70,27 @@ impl Lines {
     fn with_capacity(bytes: usize) -> Self {
         Lines {
             bytes: Vec::with_capacity(bytes),
-            count: 0,
+            runs: Vec::with_capacity(4),
+        }
+    }
+
+    /// Appends the event's line to the run of its day.
+    fn push(&mut self, event: &Event<'_>) {
+        event.write_json(&mut self.bytes);
+        self.bytes.push(b'\n');
+        let (day, end) = (event.day(), self.bytes.len());
+        match self.runs.last_mut() {
+            Some(run) if run.day == day => {
+                run.end = end;
+                run.count += 1;
+            }
+            _ => self.runs.push(DayRun { day, end, count: 1 }),
         }
     }
 
     fn clear(&mut self) {
         self.bytes.clear();
-        self.count = 0;
+        self.runs.clear();
     }
 }
 
@@ -152,9 +177,7 @@ impl EventSink for FileSink {
             log_for_replay(event, "event buffer poisoned");
             return;
         };
-        event.write_json(&mut buffer.bytes);
-        buffer.bytes.push(b'\n');
-        buffer.count += 1;
+        buffer.push(event);
     }
 }
 
@@ -174,7 +197,7 @@ fn log_line_for_replay(line: &[u8], reason: &str) {
 struct OpenFile {
     part: PathBuf,
     done: PathBuf,
-    date: Vec<u8>,
+    day: Option<DayText>,
     opened: Instant,
     bytes: u64,
     out: GzEncoder<BufWriter<File>>,
@@ -189,9 +212,16 @@ impl OpenFile {
     }
 }
 
-fn open(dir: &Path, date: &[u8], seq: &mut u64) -> std::io::Result<OpenFile> {
-    let date_text = std::str::from_utf8(date).unwrap_or("unknown");
-    let partition = dir.join("events").join(format!("dt={date_text}"));
+/// The `dt=` partition name of a day.
+fn partition_name(day: Option<DayText>) -> String {
+    format!("dt={}", day.as_ref().map_or(UNKNOWN_DAY, DayText::as_str))
+}
+
+fn open(dir: &Path, day: Option<DayText>, seq: &mut u64) -> std::io::Result<OpenFile> {
+    if day.is_none() {
+        tracing::warn!("events whose time is not RFC 3339 are written under dt={UNKNOWN_DAY}");
+    }
+    let partition = dir.join("events").join(partition_name(day));
     std::fs::create_dir_all(&partition)?;
     let stamp = pullgate_domain::time::UtcMillis::now().0;
     *seq += 1;
@@ -202,7 +232,7 @@ fn open(dir: &Path, date: &[u8], seq: &mut u64) -> std::io::Result<OpenFile> {
     Ok(OpenFile {
         part,
         done,
-        date: date.to_vec(),
+        day,
         opened: Instant::now(),
         bytes: 0,
         out: GzEncoder::new(
@@ -212,18 +242,13 @@ fn open(dir: &Path, date: &[u8], seq: &mut u64) -> std::io::Result<OpenFile> {
     })
 }
 
-/// The `YYYY-MM-DD` of a serialized event line.
-fn date_of(line: &[u8]) -> &[u8] {
-    line.get(DATE_OFFSET..DATE_OFFSET + 10)
-        .filter(|d| d.iter().all(|b| b.is_ascii_digit() || *b == b'-'))
-        .unwrap_or(b"unknown")
-}
-
 struct Writer {
     config: FileSinkConfig,
     current: Option<OpenFile>,
     seq: u64,
     stats: WriterStats,
+    /// The days of one collection, kept so that collecting allocates once.
+    days: Vec<Option<DayText>>,
 }
 
 impl Writer {
@@ -240,9 +265,9 @@ impl Writer {
     }
 
     /// Writes `count` lines that all belong to one day.
-    fn write_day(&mut self, date: &[u8], lines: &[u8], count: u64) {
+    fn write_day(&mut self, day: Option<DayText>, lines: &[u8], count: u64) {
         let rotate = self.current.as_ref().is_some_and(|f| {
-            f.date != date
+            f.day != day
                 || f.bytes >= self.config.max_bytes
                 || f.opened.elapsed() >= self.config.max_age
         });
@@ -250,7 +275,7 @@ impl Writer {
             self.close_file();
         }
         if self.current.is_none() {
-            match open(&self.config.dir, date, &mut self.seq) {
+            match open(&self.config.dir, day, &mut self.seq) {
                 Ok(file) => self.current = Some(file),
                 Err(error) => {
                     tracing::error!(%error, "cannot open event file");
@@ -283,28 +308,45 @@ impl Writer {
         }
     }
 
-    /// A batch is nearly always one day: split only where the day changes.
-    fn write_batch(&mut self, batch: &Lines) {
-        let mut rest = &batch.bytes[..];
-        let mut count = batch.count;
-        while !rest.is_empty() {
-            let date = date_of(rest);
-            let last_line_start = rest[..rest.len() - 1]
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1);
-            if date_of(&rest[last_line_start..]) == date {
-                self.write_day(date, rest, count);
-                return;
+    /// Writes one collection of the shards' lines, all of a day before the
+    /// next and the open file's day first: each shard holds its own
+    /// threads' lines, so at midnight their days interleave, and writing
+    /// shard by shard would rotate the file at every change. Nearly always
+    /// there is one day and one run per shard.
+    fn write_batches(&mut self, batches: &[Lines]) {
+        let mut days = std::mem::take(&mut self.days);
+        days.clear();
+        let runs = || batches.iter().flat_map(|batch| &batch.runs);
+        if let Some(open) = self.current.as_ref().map(|f| f.day) {
+            if runs().any(|run| run.day == open) {
+                days.push(open);
             }
-            let end = rest
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(rest.len(), |i| i + 1);
-            self.write_day(date, &rest[..end], 1);
-            count = count.saturating_sub(1);
-            rest = &rest[end..];
         }
+        for run in runs() {
+            if !days.contains(&run.day) {
+                days.push(run.day);
+            }
+        }
+        for &day in &days {
+            for batch in batches {
+                let mut start = 0;
+                for run in &batch.runs {
+                    if run.day == day {
+                        // Runs end where `Lines::push` left the buffer, in order.
+                        match batch.bytes.get(start..run.end) {
+                            Some(lines) => self.write_day(day, lines, run.count),
+                            None => tracing::error!(
+                                start,
+                                end = run.end,
+                                "event run outside its buffer"
+                            ),
+                        }
+                    }
+                    start = run.end;
+                }
+            }
+        }
+        self.days = days;
     }
 }
 
@@ -314,6 +356,7 @@ fn write_loop(config: FileSinkConfig, shared: Arc<Shared>) -> WriterStats {
         current: None,
         seq: 0,
         stats: WriterStats::default(),
+        days: Vec::new(),
     };
     // One spare per shard: a shard swaps between its own two buffers, so
     // both keep the capacity its load needs. (One spare for all shards
@@ -326,10 +369,10 @@ fn write_loop(config: FileSinkConfig, shared: Arc<Shared>) -> WriterStats {
             if let Ok(mut buffer) = shard.lock() {
                 std::mem::swap(&mut *buffer, spare);
             }
-            if !spare.bytes.is_empty() {
-                writer.write_batch(spare);
-                spare.clear();
-            }
+        }
+        writer.write_batches(&spares);
+        for spare in &mut spares {
+            spare.clear();
         }
         if closing {
             writer.close_file();
@@ -416,14 +459,132 @@ mod tests {
     }
 
     #[test]
-    fn dates_are_read_at_their_fixed_offset() {
-        let line = serde_json::to_vec(&Event {
+    fn interleaved_days_each_land_in_their_own_partition() {
+        let dir =
+            std::env::temp_dir().join(format!("pullgate-sink-mixed-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let sink = FileSink::start(FileSinkConfig::new(&dir)).unwrap();
+        // First and last of the batch on one day, the middle on others
+        // (a batch used to be filed by its first and last lines).
+        for (i, day) in ["21", "22", "23", "22", "21"].iter().enumerate() {
+            sink.submit(&Event {
+                v: 1,
+                time: format!("2026-11-{day}T23:59:59.999Z").into(),
+                request_id: format!("r{i}").into(),
+                ..Event::default()
+            });
+        }
+        assert_eq!(sink.close().events, 5);
+        let mut filed = 0;
+        for partition in std::fs::read_dir(dir.join("events")).unwrap() {
+            let partition = partition.unwrap().path();
+            let name = partition
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            for file in std::fs::read_dir(&partition).unwrap() {
+                let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(
+                    File::open(file.unwrap().path()).unwrap(),
+                ));
+                for line in reader.lines() {
+                    let event: Event = serde_json::from_str(&line.unwrap()).unwrap();
+                    assert_eq!(name, format!("dt={}", &event.time[..10]));
+                    filed += 1;
+                }
+            }
+        }
+        assert_eq!(filed, 5);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn days_come_from_the_event() {
+        let event = Event {
             v: 1,
             time: "2026-11-22T10:00:00.000Z".into(),
             ..Event::default()
-        })
-        .unwrap();
-        assert_eq!(date_of(&line), b"2026-11-22");
-        assert_eq!(date_of(b"{}"), b"unknown");
+        };
+        assert_eq!(partition_name(event.day()), "dt=2026-11-22");
+        assert_eq!(partition_name(Event::default().day()), "dt=unknown");
+    }
+
+    #[test]
+    fn lines_keep_one_run_per_day_in_order() {
+        let at = |time: &'static str| Event {
+            time: time.into(),
+            ..Event::default()
+        };
+        let mut lines = Lines::with_capacity(0);
+        for time in [
+            "2026-11-21T23:59:59.999Z",
+            "2026-11-21T23:59:59.999Z",
+            "2026-11-22T00:00:00.000Z",
+            "",
+        ] {
+            lines.push(&at(time));
+        }
+        let days: Vec<_> = lines
+            .runs
+            .iter()
+            .map(|r| (r.day.map(|d| d.as_str().to_string()), r.count))
+            .collect();
+        assert_eq!(
+            days,
+            [
+                (Some("2026-11-21".to_string()), 2),
+                (Some("2026-11-22".to_string()), 1),
+                (None, 1)
+            ]
+        );
+        assert_eq!(lines.runs.last().map(|r| r.end), Some(lines.bytes.len()));
+    }
+
+    #[test]
+    fn the_partition_is_the_events_day_wherever_its_time_is_written() {
+        let dir =
+            std::env::temp_dir().join(format!("pullgate-sink-day-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let sink = FileSink::start(FileSinkConfig::new(&dir)).unwrap();
+        // A two-digit version moves the time one byte further into the
+        // line: the day must still come from the event, not an offset.
+        for (v, time) in [
+            (10, "2026-11-21T10:00:00.000Z"),
+            (1, "2026-11-22T10:00:00.000Z"),
+            (1, "not a time"),
+        ] {
+            sink.submit(&Event {
+                v,
+                time: time.into(),
+                request_id: format!("{v}-{time}").into(),
+                ..Event::default()
+            });
+        }
+        assert_eq!(sink.close().events, 3);
+        for (partition, request_id) in [
+            ("dt=2026-11-21", "10-2026-11-21T10:00:00.000Z"),
+            ("dt=2026-11-22", "1-2026-11-22T10:00:00.000Z"),
+            ("dt=unknown", "1-not a time"),
+        ] {
+            let files: Vec<_> = std::fs::read_dir(dir.join("events").join(partition))
+                .unwrap()
+                .map(|f| f.unwrap().path())
+                .collect();
+            assert_eq!(files.len(), 1, "{partition}");
+            let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(
+                File::open(&files[0]).unwrap(),
+            ));
+            let ids: Vec<String> = reader
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<Event>(&l.unwrap())
+                        .unwrap()
+                        .request_id
+                        .into_owned()
+                })
+                .collect();
+            assert_eq!(ids, [request_id], "{partition}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -448,4 +448,64 @@ mod tests {
         );
         assert_eq!(declared.len(), 32);
     }
+
+    use pullgate_domain::event::{Field, EVENT_FIELDS};
+
+    /// The field table of docs/events.md: each field with its documented
+    /// JSON type (a row names one field, or several with one type each or
+    /// one type for all), in table order.
+    fn documented_fields() -> Vec<(String, String)> {
+        let docs = include_str!("../../../docs/events.md");
+        let mut fields = Vec::new();
+        for line in docs.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let names: Vec<&str> = cells[1].split(", ").map(|n| n.trim_matches('`')).collect();
+            let types: Vec<&str> = cells[2].split(", ").collect();
+            assert!(types.len() == 1 || types.len() == names.len(), "{line}");
+            for (i, name) in names.iter().enumerate() {
+                let ty = types.get(i).unwrap_or(&types[0]);
+                fields.push((name.to_string(), ty.to_string()));
+            }
+        }
+        fields
+    }
+
+    fn sorted(mut fields: Vec<(String, String)>) -> Vec<(String, String)> {
+        fields.sort();
+        fields
+    }
+
+    /// The domain's EVENT_FIELDS, with the type `ty` picks.
+    fn event_fields(ty: impl Fn(&Field) -> &'static str) -> Vec<(String, String)> {
+        EVENT_FIELDS
+            .iter()
+            .map(|f| (f.name.to_string(), ty(f).to_string()))
+            .collect()
+    }
+
+    // Names and types, not order: the table keeps the documented order
+    // (that of the deployed Glue table in template.yaml, which the e2e
+    // suite holds to the DDL and the docs), events are written in
+    // EVENT_FIELDS order, and every reader matches JSON keys by name.
+    #[test]
+    fn the_ddl_columns_are_the_event_fields_with_their_sql_types() {
+        let columns = event_columns()
+            .into_iter()
+            .map(|(name, ty)| (name.to_string(), ty.to_string()))
+            .collect();
+        assert_eq!(sorted(columns), sorted(event_fields(|f| f.sql.as_str())));
+    }
+
+    #[test]
+    fn docs_events_md_documents_the_event_fields_with_their_json_types() {
+        let documented = documented_fields();
+        assert_eq!(
+            sorted(documented.clone()),
+            sorted(event_fields(|f| f.json.as_str()))
+        );
+        let table_order: Vec<&str> = event_columns().into_iter().map(|(name, _)| name).collect();
+        let documented_order: Vec<&str> =
+            documented.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(documented_order, table_order);
+    }
 }
