@@ -2,6 +2,7 @@
 //! `pullgate serve` does not): a random per-process prefix and a counter.
 
 use pullgate_domain::inline_str::InlineStr;
+use pullgate_domain::text;
 use std::cell::Cell;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,7 +44,9 @@ impl RequestIds {
             // repeat, which an operator should know about.
             tracing::warn!("no system randomness for the request id prefix; using zeros");
         }
-        let prefix = seed.iter().map(|b| format!("{b:02x}")).collect();
+        let mut prefix = [b'0'; 12];
+        text::put_hex_bytes(&mut prefix, &seed);
+        let prefix = String::from_utf8_lossy(&prefix).into_owned();
         RequestIds { prefix }
     }
 
@@ -52,18 +55,13 @@ impl RequestIds {
     }
 
     /// `prefix-counter`, the counter as 10 hex digits (more as needed),
-    /// written by hand: this runs once per request.
+    /// with the domain's hex writer (no `core::fmt`): this runs once per
+    /// request.
     fn format(&self, n: u64) -> InlineStr<48> {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut digits = [b'0'; 16];
-        for (i, digit) in digits.iter_mut().rev().enumerate() {
-            *digit = HEX[((n >> (4 * i)) & 0xf) as usize];
-        }
-        let width = (16 - n.leading_zeros() as usize / 4).max(10);
         let mut id = InlineStr::new();
         let _ = id.write_str(&self.prefix);
         let _ = id.write_str("-");
-        let _ = id.write_str(std::str::from_utf8(&digits[16 - width..]).unwrap_or("0"));
+        let _ = id.write_str(text::hex(n, 10).as_str());
         id
     }
 }
