@@ -127,6 +127,22 @@ fn bench(c: &mut Criterion) {
             black_box(out.len())
         })
     });
+    // A user agent with quotes and a control byte: the escaping path that
+    // a few clients' events take (everything else is copied unescaped).
+    c.bench_function("event: repeat client, escaped user agent, serialized", |b| {
+        let mut out = Vec::with_capacity(1024);
+        let hostile = RequestFacts {
+            user_agent: "docker/24.0.7 \"quoted\" kernel/6.1.0\t os/linux arch/amd64 \\ UpstreamClient(Docker-Client/24.0.7 \\(linux\\))",
+            ..facts(addrs[7])
+        };
+        b.iter(|| {
+            out.clear();
+            let mut scratch = EventScratch::default();
+            let e = event::build(&hostile, &mut scratch, &hasher, &enricher);
+            e.write_json(&mut out);
+            black_box(out.len())
+        })
+    });
     c.bench_function("enrichment lookup alone", |b| {
         b.iter(|| {
             i = (i + 1) % addrs.len();
