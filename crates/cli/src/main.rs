@@ -2,13 +2,10 @@
 //! domain and the router.
 
 mod generate;
-mod idle;
-mod logging;
 mod map;
 mod refresh;
 mod replay;
 mod report;
-mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -33,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway locally (embedded example mappings unless --config).
-    Serve(Box<serve::ServeArgs>),
+    Serve(Box<pullgate_server::ServeArgs>),
     /// Re-send events to Firehose (event lines, or logged undelivered ones).
     Replay(replay::ReplayArgs),
     /// Fetch the cloud and CI providers' published IP ranges into a directory.
@@ -54,8 +51,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(*args),
-        Command::CheckMappings { file } => serve::check_mappings(&file),
+        Command::Serve(args) => pullgate_server::run(*args),
+        Command::CheckMappings { file } => pullgate_server::check_mappings(&file),
         Command::Replay(args) => replay::run(args),
         Command::RefreshRanges(args) => refresh::run(args),
         Command::Report(args) => report::run(*args),

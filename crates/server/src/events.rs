@@ -2,7 +2,7 @@
 //! the data directory, client ids keyed with a key kept there (or given),
 //! enrichment from the files given.
 
-use super::args::ServeArgs;
+use crate::args::ServeArgs;
 use anyhow::Context;
 use pullgate_domain::enrich::Enricher;
 use pullgate_domain::privacy::ClientHasher;

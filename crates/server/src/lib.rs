@@ -1,18 +1,22 @@
-//! `pullgate serve`: the router on hyper, on loopback by default, optional
-//! TLS, graceful shutdown. This module only wires the parts: the flags
+//! The gateway as a server (`pullgate-serve`, and `pullgate serve` in the
+//! full CLI): the router on hyper, on loopback by default, optional TLS,
+//! graceful shutdown. This crate holds only what serving needs, so the
+//! binary a newcomer builds first does not wait for the report engine. It
+//! only wires the parts: the flags
 //! (`args`), the mapping table (`mappings`), the event path (`events`),
 //! HTTPS (`tls`), the sockets (`listeners`), the per-core workers and their
 //! accept loops (`workers`) and the stop signal (`shutdown`).
 
 mod args;
 mod events;
+mod idle;
 mod listeners;
+mod logging;
 mod mappings;
 mod shutdown;
 mod tls;
 mod workers;
 
-use crate::logging;
 use pullgate_router::{Gateway, GatewayConfig};
 use pullgate_settings::defaults;
 use std::time::Duration;

@@ -7,7 +7,7 @@ use pullgate_domain::mapping::{MappingTable, Target};
 use std::path::Path;
 
 /// The mapping file used when none is given.
-const EMBEDDED_MAPPINGS: &str = include_str!("../../../../examples/mappings.toml");
+const EMBEDDED_MAPPINGS: &str = include_str!("../../../examples/mappings.toml");
 
 /// The table from `config`, or the embedded one; a table mapping nothing
 /// is an error (every request would be a 404).
