@@ -8,4 +8,12 @@ use crate::event::Event;
 
 pub trait EventSink: Send + Sync + 'static {
     fn submit(&self, event: &Event<'_>);
+
+    /// Whether events submitted now can be delivered: a server's readiness
+    /// check asks it (a writer that died, a stream that refuses every call
+    /// is not ready). An adapter with nothing that can fail keeps the
+    /// default.
+    fn accepting(&self) -> bool {
+        true
+    }
 }

@@ -13,6 +13,7 @@ mod idle;
 mod listeners;
 mod logging;
 mod mappings;
+pub mod readiness;
 mod shutdown;
 mod tls;
 mod workers;
