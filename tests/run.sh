@@ -29,6 +29,8 @@ bash tests/aws-checks.sh
 step "building pullgate for the end-to-end matrix"
 cargo build --locked -p pullgate-cli --bin pullgate
 export PULLGATE_BIN="$PWD/target/debug/pullgate"
+cargo build --locked -p pullgate-server --features aws --bin pullgate-serve
+export PULLGATE_SERVE_BIN="$PWD/target/debug/pullgate-serve"
 cargo build --locked -p gateway
 export PULLGATE_GATEWAY_BIN="$PWD/target/debug/gateway"
 

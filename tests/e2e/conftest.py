@@ -95,6 +95,16 @@ def _build_pullgate() -> str:
     return os.path.join(root, "target", "debug", "pullgate")
 
 
+def serve_argv() -> list[str]:
+    """The command that runs the gateway server: the lean `pullgate-serve`
+    (PULLGATE_SERVE_BIN, what the README builds first; with the `aws`
+    feature in tests/run.sh), else the full CLI's `pullgate serve`."""
+    binary = os.environ.get("PULLGATE_SERVE_BIN")
+    if binary:
+        return [binary]
+    return [_build_pullgate(), "serve"]
+
+
 @pytest.fixture(scope="session")
 def env():
     missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
