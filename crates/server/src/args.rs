@@ -3,85 +3,127 @@
 //! the Lambda functions come from `pullgate_settings::defaults`.
 
 use crate::logging::AccessLog;
+use crate::sources::{EventsTo, MappingsFrom};
 use pullgate_domain::privacy::Rotation;
+use pullgate_domain::store::CacheSettings;
 use pullgate_settings::defaults;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Mapping file (TOML). Default: the embedded examples/mappings.toml.
-    #[arg(long, env = "PULLGATE_CONFIG")]
-    pub(super) config: Option<PathBuf>,
-    /// Address to listen on; repeat for several.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub(super) listen: Vec<SocketAddr>,
+    /// Mappings: a TOML file (reloaded on SIGHUP and when it changes) or
+    /// `dynamodb:TABLE` (the table `pullgate map` writes; needs the `aws`
+    /// build). Default: the embedded examples/mappings.toml.
+    #[arg(long, visible_alias = "config", env = "PULLGATE_MAPPINGS")]
+    pub(crate) mappings: Option<MappingsFrom>,
+    /// Address to listen on; repeat for several (env: comma-separated).
+    #[arg(
+        long,
+        env = "PULLGATE_LISTEN",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:8080"
+    )]
+    pub(crate) listen: Vec<SocketAddr>,
     /// PEM certificate chain; with --tls-key, serve HTTPS.
-    #[arg(long, requires = "tls_key")]
-    pub(super) tls_cert: Option<PathBuf>,
+    #[arg(long, env = "PULLGATE_TLS_CERT", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
     /// PEM private key.
-    #[arg(long, requires = "tls_cert")]
-    pub(super) tls_key: Option<PathBuf>,
+    #[arg(long, env = "PULLGATE_TLS_KEY", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
     /// Access log: stdout, off, or a file path.
-    #[arg(long, default_value = "stdout")]
-    pub(super) access_log: AccessLog,
+    #[arg(long, env = "PULLGATE_ACCESS_LOG", default_value = "stdout")]
+    pub(crate) access_log: AccessLog,
     /// Write access lines as JSON.
-    #[arg(long)]
-    pub(super) log_json: bool,
-    /// Where events are written (`DIR/events/dt=YYYY-MM-DD/*.json.gz`).
+    #[arg(long, env = "PULLGATE_LOG_JSON")]
+    pub(crate) log_json: bool,
+    /// Where events are written (`DIR/events/dt=YYYY-MM-DD/*.json.gz`) and
+    /// the generated client-id key is kept.
     #[arg(long, env = "PULLGATE_DATA_DIR", default_value = defaults::DATA_DIR)]
-    pub(super) data_dir: PathBuf,
-    /// Record an analytics event per request.
-    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
-    pub(super) events: String,
+    pub(crate) data_dir: PathBuf,
+    /// Analytics events: `on` (files under --data-dir), `off`, or
+    /// `firehose:STREAM` (needs the `aws` build).
+    #[arg(long, env = "PULLGATE_EVENTS", default_value = "on")]
+    pub(crate) events: EventsTo,
+    /// With Firehose: send once the oldest held event is this old (or a
+    /// full batch waits), and at shutdown.
+    #[arg(long, env = "PULLGATE_FLUSH_MAX_AGE_MS", default_value_t = defaults::SERVE_FLUSH_MAX_AGE.as_millis() as u64)]
+    pub(crate) flush_max_age_ms: u64,
     /// Key for client ids (HMAC). Default: a random key kept in the data
     /// directory, so ids stay stable across restarts.
     #[arg(long, env = "PULLGATE_CLIENT_ID_KEY", hide_env_values = true)]
-    pub(super) client_id_key: Option<String>,
+    pub(crate) client_id_key: Option<String>,
+    /// The key from a Secrets Manager secret instead (its id or ARN; needs
+    /// the `aws` build), as the Lambda reads it.
+    #[arg(
+        long,
+        env = "PULLGATE_CLIENT_ID_SECRET",
+        conflicts_with = "client_id_key"
+    )]
+    pub(crate) client_id_secret: Option<String>,
     /// How often client ids change: day, month or never.
-    #[arg(long, default_value = defaults::CLIENT_ID_ROTATION_NAME)]
-    pub(super) client_id_rotation: Rotation,
+    #[arg(long, env = "PULLGATE_CLIENT_ID_ROTATION", default_value = defaults::CLIENT_ID_ROTATION_NAME)]
+    pub(crate) client_id_rotation: Rotation,
+    /// With dynamodb: how long a host's mappings are served before the
+    /// table is asked again.
+    #[arg(long, env = "PULLGATE_MAPPING_TTL_SECS", default_value_t = defaults::MAPPING_TTL.as_secs())]
+    pub(crate) mapping_ttl_secs: u64,
+    /// With dynamodb: how long "no such host" is remembered.
+    #[arg(long, env = "PULLGATE_NEGATIVE_TTL_SECS", default_value_t = defaults::NEGATIVE_TTL.as_secs())]
+    pub(crate) negative_ttl_secs: u64,
+    /// With dynamodb: the bound on one table call.
+    #[arg(long, env = "PULLGATE_STORE_TIMEOUT_MS", default_value_t = defaults::STORE_TIMEOUT.as_millis() as u64)]
+    pub(crate) store_timeout_ms: u64,
     /// IP → ASN range file (ip-location-db `asn-ipv4.csv`/`asn-ipv6.csv`
-    /// format); repeat for IPv4 and IPv6.
-    #[arg(long)]
-    pub(super) ip_asn: Vec<PathBuf>,
+    /// format); repeat for IPv4 and IPv6 (env: ':'-separated, as in Lambda).
+    #[arg(long, env = "PULLGATE_IP_ASN", value_delimiter = ':')]
+    pub(crate) ip_asn: Vec<PathBuf>,
     /// IP → country range file (ip-location-db `*-country-ipv4.csv`).
-    #[arg(long)]
-    pub(super) ip_country: Vec<PathBuf>,
+    #[arg(long, env = "PULLGATE_IP_COUNTRY", value_delimiter = ':')]
+    pub(crate) ip_country: Vec<PathBuf>,
     /// A MaxMind-format database (GeoLite2 ASN/Country, ip-location-db
     /// MMDB); repeatable, consulted after the range files.
-    #[arg(long)]
-    pub(super) ip_mmdb: Vec<PathBuf>,
+    #[arg(long, env = "PULLGATE_IP_MMDB", value_delimiter = ':')]
+    pub(crate) ip_mmdb: Vec<PathBuf>,
     /// A cloud or CI provider's published ranges (AWS ip-ranges.json, Google
     /// Cloud cloud.json, Azure service tags, GitHub meta); repeatable.
-    #[arg(long)]
-    pub(super) cloud_ranges: Vec<PathBuf>,
+    #[arg(long, env = "PULLGATE_CLOUD_RANGES", value_delimiter = ':')]
+    pub(crate) cloud_ranges: Vec<PathBuf>,
     /// Operator overrides (TOML `[[override]]` with asn or cidr, name, kind).
-    #[arg(long)]
-    pub(super) org_overrides: Option<PathBuf>,
+    #[arg(long, env = "PULLGATE_ORG_OVERRIDES")]
+    pub(crate) org_overrides: Option<PathBuf>,
     /// Proxies in front of pullgate whose X-Forwarded-For entries are
     /// trusted: the client address is the entry this many places from the
     /// right. 0 (default): the socket peer, never a client-supplied header.
-    #[arg(long, default_value_t = defaults::TRUSTED_PROXIES)]
-    pub(super) trusted_proxies: usize,
+    #[arg(long, env = "PULLGATE_TRUSTED_PROXIES", default_value_t = defaults::TRUSTED_PROXIES)]
+    pub(crate) trusted_proxies: usize,
     /// Close connections that move no byte for this many seconds.
-    #[arg(long, default_value_t = defaults::IDLE_TIMEOUT.as_secs())]
-    pub(super) idle_timeout: u64,
+    #[arg(long, env = "PULLGATE_IDLE_TIMEOUT_SECS", default_value_t = defaults::IDLE_TIMEOUT.as_secs())]
+    pub(crate) idle_timeout: u64,
     /// Worker threads, each with its own runtime and listener (default: one
     /// per core).
-    #[arg(long)]
-    pub(super) threads: Option<usize>,
+    #[arg(long, env = "PULLGATE_THREADS")]
+    pub(crate) threads: Option<usize>,
 }
 
 impl ServeArgs {
     /// Certificate and key, when HTTPS was asked for (clap makes each
     /// require the other).
-    pub(super) fn tls_files(&self) -> Option<(&Path, &Path)> {
+    pub(crate) fn tls_files(&self) -> Option<(&Path, &Path)> {
         self.tls_cert.as_deref().zip(self.tls_key.as_deref())
     }
 
-    pub(super) fn events_on(&self) -> bool {
-        self.events == "on"
+    /// The mapping cache in front of a table store (DynamoDB: the `aws`
+    /// feature).
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub(crate) fn mapping_cache(&self) -> CacheSettings {
+        CacheSettings {
+            ttl: Duration::from_secs(self.mapping_ttl_secs),
+            negative_ttl: Duration::from_secs(self.negative_ttl_secs),
+            call_timeout: Duration::from_millis(self.store_timeout_ms),
+            ..CacheSettings::default()
+        }
     }
 }
 
@@ -107,7 +149,10 @@ mod tests {
         assert_eq!(args.trusted_proxies, defaults::TRUSTED_PROXIES);
         assert_eq!(args.idle_timeout, defaults::IDLE_TIMEOUT.as_secs());
         assert_eq!(args.listen, vec!["127.0.0.1:8080".parse().unwrap()]);
-        assert!(args.events_on() && args.tls_files().is_none() && args.threads.is_none());
+        assert_eq!(args.events, EventsTo::Files);
+        assert_eq!(args.mappings, None);
+        assert_eq!(args.mapping_cache().ttl, defaults::MAPPING_TTL);
+        assert!(args.tls_files().is_none() && args.threads.is_none());
     }
 
     #[test]
@@ -129,10 +174,24 @@ mod tests {
         .unwrap();
         assert_eq!(args.client_id_rotation, Rotation::Day);
         assert_eq!((args.trusted_proxies, args.idle_timeout), (2, 5));
-        assert!(!args.events_on());
+        assert_eq!(args.events, EventsTo::Off);
         assert_eq!(
             args.tls_files(),
             Some((Path::new("c.pem"), Path::new("k.pem")))
+        );
+    }
+
+    #[test]
+    fn sources_are_read_from_flags_and_the_old_config_name() {
+        let args = parse(&["--mappings", "dynamodb:t", "--events", "firehose:s"]).unwrap();
+        assert_eq!(args.mappings, Some(MappingsFrom::DynamoDb("t".into())));
+        assert_eq!(args.events, EventsTo::Firehose("s".into()));
+        let args = parse(&["--config", "m.toml"]).unwrap();
+        assert_eq!(args.mappings, Some(MappingsFrom::File("m.toml".into())));
+        let error = parse(&["--events", "kinesis:x"]).err().unwrap().to_string();
+        assert!(
+            error.contains("--events") && error.contains("firehose:STREAM"),
+            "{error}"
         );
     }
 

@@ -1,11 +1,15 @@
-//! The event path of `pullgate serve`: events to gzipped JSON files under
-//! the data directory, client ids keyed with a key kept there (or given),
-//! enrichment from the files given.
+//! The event path of `serve`: events to gzipped JSON files under the data
+//! directory or (the `aws` feature) to a Firehose stream; client ids keyed
+//! with a key given, kept in the data directory, or read from Secrets
+//! Manager; enrichment from the files given.
 
 use crate::args::ServeArgs;
+use crate::control::Control;
+use crate::sources::EventsTo;
 use anyhow::Context;
 use pullgate_domain::enrich::Enricher;
 use pullgate_domain::privacy::ClientHasher;
+use pullgate_domain::sink::EventSink;
 use pullgate_enrich::EnrichmentFiles;
 use pullgate_local::file_sink::{FileSink, FileSinkConfig};
 use pullgate_router::Events;
@@ -15,24 +19,92 @@ use std::sync::Arc;
 /// Bytes of a generated client-id key (HMAC-SHA256's block-sized key).
 const GENERATED_KEY_BYTES: usize = 32;
 
-/// The events and the sink (closed at shutdown), or `None` with
-/// `--events off`.
-pub(super) fn events(args: &ServeArgs) -> anyhow::Result<Option<(Events, Arc<FileSink>)>> {
-    if !args.events_on() {
-        return Ok(None);
+/// Where the events go, kept to be closed at shutdown.
+pub(crate) enum EventOut {
+    Files(Arc<FileSink>),
+    #[cfg(feature = "aws")]
+    Firehose(crate::aws::FirehoseOut),
+}
+
+impl EventOut {
+    /// The sink readiness watches.
+    pub(crate) fn sink(&self) -> Arc<dyn EventSink> {
+        match self {
+            EventOut::Files(sink) => sink.clone(),
+            #[cfg(feature = "aws")]
+            EventOut::Firehose(out) => out.sink.clone(),
+        }
     }
-    let sink = Arc::new(
-        FileSink::start(FileSinkConfig::new(&args.data_dir))
-            .with_context(|| format!("cannot write events under {}", args.data_dir.display()))?,
-    );
-    let key = client_id_key(args.client_id_key.as_deref(), &args.data_dir)?;
+
+    /// Writes out what is held: the last file closed, the last batch sent.
+    #[cfg_attr(not(feature = "aws"), allow(unused_variables))]
+    pub(crate) fn close(self, control: &Control) {
+        match self {
+            EventOut::Files(sink) => {
+                let stats = sink.close();
+                tracing::info!(
+                    events = stats.events,
+                    files = stats.files,
+                    failed = stats.failed,
+                    "event files closed"
+                );
+            }
+            #[cfg(feature = "aws")]
+            EventOut::Firehose(out) => out.close(control),
+        }
+    }
+}
+
+/// The events and where they go, or `None` with `--events off`.
+pub(crate) fn events(
+    args: &ServeArgs,
+    control: &Control,
+) -> anyhow::Result<Option<(Events, EventOut)>> {
+    let (sink, out): (Arc<dyn EventSink>, EventOut) = match &args.events {
+        EventsTo::Off => return Ok(None),
+        EventsTo::Files => {
+            let sink = Arc::new(
+                FileSink::start(FileSinkConfig::new(&args.data_dir)).with_context(|| {
+                    format!("cannot write events under {}", args.data_dir.display())
+                })?,
+            );
+            tracing::info!(dir = %args.data_dir.display(), "recording events");
+            (sink.clone(), EventOut::Files(sink))
+        }
+        #[cfg(feature = "aws")]
+        EventsTo::Firehose(stream) => {
+            let max_age = std::time::Duration::from_millis(args.flush_max_age_ms);
+            let out = crate::aws::firehose(control, stream, max_age);
+            (out.sink.clone(), EventOut::Firehose(out))
+        }
+        #[cfg(not(feature = "aws"))]
+        EventsTo::Firehose(_) => anyhow::bail!(
+            "--events firehose:… needs the AWS adapters: build with `--features aws` \
+             (or use the full `pullgate serve`)"
+        ),
+    };
+    let key = client_id_key(args, control)?;
     let events = Events::new(
-        sink.clone(),
+        sink,
         ClientHasher::new(&key, args.client_id_rotation),
         enricher(args)?,
     );
-    tracing::info!(dir = %args.data_dir.display(), "recording events");
-    Ok(Some((events, sink)))
+    Ok(Some((events, out)))
+}
+
+/// The client-id key: given, from Secrets Manager, or kept in the data
+/// directory.
+#[cfg_attr(not(feature = "aws"), allow(unused_variables))]
+fn client_id_key(args: &ServeArgs, control: &Control) -> anyhow::Result<Vec<u8>> {
+    match &args.client_id_secret {
+        #[cfg(feature = "aws")]
+        Some(secret) => crate::aws::client_id_key_from_secret(control, secret),
+        #[cfg(not(feature = "aws"))]
+        Some(_) => {
+            anyhow::bail!("--client-id-secret needs the AWS adapters: build with `--features aws`")
+        }
+        None => kept_client_id_key(args.client_id_key.as_deref(), &args.data_dir),
+    }
 }
 
 /// Enrichment from the files given; without any, events carry no AS,
@@ -60,7 +132,7 @@ fn enricher(args: &ServeArgs) -> anyhow::Result<Arc<dyn Enricher>> {
 /// The client-id key: given, or random and kept in the data directory so
 /// ids stay stable across restarts. A kept key that cannot be read is an
 /// error: replacing it would change every client id without a word.
-fn client_id_key(given: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+fn kept_client_id_key(given: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     if let Some(key) = given {
         return Ok(key.as_bytes().to_vec());
     }
@@ -105,7 +177,7 @@ mod tests {
     #[test]
     fn a_given_key_is_used_as_is_and_nothing_is_written() {
         let dir = scratch("given");
-        assert_eq!(client_id_key(Some("secret"), &dir).unwrap(), b"secret");
+        assert_eq!(kept_client_id_key(Some("secret"), &dir).unwrap(), b"secret");
         assert!(!dir.join("client-id.key").exists());
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -113,9 +185,9 @@ mod tests {
     #[test]
     fn a_generated_key_is_kept_and_read_back() {
         let dir = scratch("kept");
-        let first = client_id_key(None, &dir).unwrap();
+        let first = kept_client_id_key(None, &dir).unwrap();
         assert_eq!(first.len(), GENERATED_KEY_BYTES);
-        assert_eq!(client_id_key(None, &dir).unwrap(), first);
+        assert_eq!(kept_client_id_key(None, &dir).unwrap(), first);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -123,7 +195,7 @@ mod tests {
     fn a_short_key_is_replaced() {
         let dir = scratch("short");
         std::fs::write(dir.join("client-id.key"), b"short").unwrap();
-        let key = client_id_key(None, &dir).unwrap();
+        let key = kept_client_id_key(None, &dir).unwrap();
         assert_eq!(key.len(), GENERATED_KEY_BYTES);
         assert_eq!(std::fs::read(dir.join("client-id.key")).unwrap(), key);
         std::fs::remove_dir_all(dir).unwrap();
@@ -134,7 +206,7 @@ mod tests {
         let dir = scratch("unreadable");
         // A directory where the key should be: reading it fails, not NotFound.
         std::fs::create_dir(dir.join("client-id.key")).unwrap();
-        let error = format!("{:#}", client_id_key(None, &dir).unwrap_err());
+        let error = format!("{:#}", kept_client_id_key(None, &dir).unwrap_err());
         assert!(
             error.contains("cannot read") && error.contains("client-id.key"),
             "{error}"

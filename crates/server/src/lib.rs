@@ -2,24 +2,35 @@
 //! full CLI): the router on hyper, on loopback by default, optional TLS,
 //! graceful shutdown. This crate holds only what serving needs, so the
 //! binary a newcomer builds first does not wait for the report engine. It
-//! only wires the parts: the flags
-//! (`args`), the mapping table (`mappings`), the event path (`events`),
-//! HTTPS (`tls`), the sockets (`listeners`), the per-core workers and their
+//! only wires the parts: the flags (`args`, `sources`), the control
+//! runtime (`control`), the mapping store (`mapping_store`: the file from
+//! `mappings`, reloaded by `reload`; DynamoDB and Firehose in `aws`), the
+//! event path (`events`), what `/readyz` answers (`readiness`), HTTPS
+//! (`tls`), the sockets (`listeners`), the per-core workers and their
 //! accept loops (`workers`) and the stop signal (`shutdown`).
 
 mod args;
+#[cfg(feature = "aws")]
+mod aws;
+mod control;
 mod events;
 mod idle;
 mod listeners;
 mod logging;
+mod mapping_store;
 mod mappings;
 pub mod readiness;
+mod reload;
 mod shutdown;
+mod sources;
 mod tls;
 mod workers;
 
+use control::Control;
 use pullgate_router::{Gateway, GatewayConfig};
 use pullgate_settings::defaults;
+use readiness::Readiness;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use args::ServeArgs;
@@ -28,10 +39,13 @@ pub use mappings::check_mappings;
 /// One single-threaded runtime per core, each with its own SO_REUSEPORT
 /// listener, as nginx runs one worker per core: for requests this small a
 /// work-stealing runtime spends more on cross-thread wake-ups than on the
-/// request (measured: README, benchmarks).
+/// request (measured: README, benchmarks). Everything else runs on the
+/// control runtime (`control.rs`).
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _log_guard = logging::init(&args.access_log, args.log_json)?;
-    let table = mappings::load(args.config.as_deref())?;
+    let control = Control::start()?;
+    let readiness = Arc::new(Readiness::default());
+    let mappings = mapping_store::open(&args, &control, &readiness)?;
     let tls = args
         .tls_files()
         .map(|(cert, key)| tls::acceptor(cert, key))
@@ -41,11 +55,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         upstream_timeout: defaults::UPSTREAM_TIMEOUT,
         auth_cache_ttl: defaults::AUTH_CACHE_TTL,
     };
-    let mut gateway = Gateway::new(table, config)?;
-    let sink = match events::events(&args)? {
-        Some((events, sink)) => {
+    let mut gateway = Gateway::new(mappings, config)?;
+    let events = match events::events(&args, &control)? {
+        Some((events, out)) => {
             gateway = gateway.with_events(events);
-            Some(sink)
+            readiness.watch_sink(out.sink());
+            Some(out)
         }
         None => None,
     };
@@ -63,22 +78,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let running = workers::spawn(listeners, &server, &stop_rx)?;
 
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(shutdown::signal());
+    control.block_on(shutdown::signal());
     tracing::info!("shutting down: no new connections, finishing requests in flight");
     // Fails only when every worker has already ended; `join` reports why.
     let _ = stop_tx.send(true);
     workers::join(running)?;
-    if let Some(sink) = sink {
-        let stats = sink.close();
-        tracing::info!(
-            events = stats.events,
-            files = stats.files,
-            failed = stats.failed,
-            "event files closed"
-        );
+    if let Some(events) = events {
+        events.close(&control);
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ const EMBEDDED_MAPPINGS: &str = include_str!("../../../examples/mappings.toml");
 
 /// The table from `config`, or the embedded one; a table mapping nothing
 /// is an error (every request would be a 404).
-pub(super) fn load(config: Option<&Path>) -> anyhow::Result<MappingTable> {
+pub(crate) fn load(config: Option<&Path>) -> anyhow::Result<MappingTable> {
     let (text, origin) = match config {
         Some(path) => (
             std::fs::read_to_string(path)

@@ -48,6 +48,14 @@ pub const CLIENT_ID_ROTATION_NAME: &str = rotation_name(CLIENT_ID_ROTATION);
 /// chose fewer, fuller Firehose records for that price.
 pub const FLUSH_MAX_AGE: Duration = Duration::ZERO;
 
+/// `pullgate serve`'s Firehose flush (`--flush-max-age-ms`): a server is
+/// never frozen, so it can gather a second of events into full records
+/// (fewer calls, lower cost) and still lose at most that second to a crash.
+pub const SERVE_FLUSH_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// How often `pullgate serve` looks at its mapping file for a change.
+pub const MAPPING_FILE_POLL: Duration = Duration::from_secs(1);
+
 /// `pullgate serve` closes a connection that moves no byte for this long
 /// (`--idle-timeout`): the slow-loris guard, far above any client's pause
 /// between the requests of a pull.

@@ -6,10 +6,12 @@
 
 pub mod cache;
 mod host_candidates;
+mod swappable;
 mod table;
 
 pub use cache::{CacheSettings, CachedMappings};
 pub use host_candidates::{host_candidates, HostCandidates};
+pub use swappable::SwappableTable;
 
 use crate::mapping::HostMappings;
 use std::error::Error;
