@@ -50,6 +50,9 @@ CASES = [
     ("GET", "/v2/app%2F..%2Facme%2Fapp/manifests/single", 400, "NAME_INVALID"),
     ("GET", "/v2/app/manifests/%0d%0aLocation:%20http://evil", 400, "NAME_INVALID"),
     ("GET", "/v2/app/manifests/sha256:1234", 400, "DIGEST_INVALID"),
+    # A malformed tag names no manifest: 404, the spec's answer for end-3.
+    ("GET", "/v2/app/manifests/-bad", 404, "MANIFEST_UNKNOWN"),
+    ("GET", "/v2/app/manifests/" + "t" * 129, 404, "MANIFEST_UNKNOWN"),
     ("GET", "/v2/app/blobs/not-a-digest", 400, "DIGEST_INVALID"),
     ("GET", "/v2/app/manifests/" + "t" * 3000, 414, "NAME_INVALID"),
 ]

@@ -3,14 +3,13 @@
 
 use std::fmt;
 
-/// Error codes from the OCI distribution spec (plus `TAG_INVALID` from the
-/// Docker registry API, which clients understand as well).
+/// Error codes from the OCI distribution spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     NameUnknown,
     NameInvalid,
     DigestInvalid,
-    TagInvalid,
+    ManifestUnknown,
     Unsupported,
     Denied,
     Unauthorized,
@@ -25,7 +24,7 @@ impl ErrorCode {
             ErrorCode::NameUnknown => "NAME_UNKNOWN",
             ErrorCode::NameInvalid => "NAME_INVALID",
             ErrorCode::DigestInvalid => "DIGEST_INVALID",
-            ErrorCode::TagInvalid => "TAG_INVALID",
+            ErrorCode::ManifestUnknown => "MANIFEST_UNKNOWN",
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::Denied => "DENIED",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
@@ -88,8 +87,14 @@ pub mod refusals {
         RegistryError::new(400, NameInvalid, "invalid repository name");
     pub const DIGEST_INVALID: RegistryError =
         RegistryError::new(400, DigestInvalid, "invalid digest");
-    pub const TAG_INVALID: RegistryError =
-        RegistryError::new(400, TagInvalid, "invalid tag or digest reference");
+    /// A tag that breaks the tag grammar names no manifest: the spec's
+    /// endpoint table gives a manifest request 200 or 404 only, and
+    /// `TAG_INVALID` is a legacy code (digests keep `DIGEST_INVALID`).
+    pub const MANIFEST_UNKNOWN_TAG: RegistryError = RegistryError::new(
+        404,
+        ManifestUnknown,
+        "manifest unknown: the reference is not a valid tag",
+    );
     pub const METHOD_UNSUPPORTED: RegistryError = RegistryError::new(
         405,
         Unsupported,

@@ -161,7 +161,7 @@ pub fn parse<'a>(
             reference: Reference::parse(reference).ok_or(if reference.contains(':') {
                 refusals::DIGEST_INVALID
             } else {
-                refusals::TAG_INVALID
+                refusals::MANIFEST_UNKNOWN_TAG
             })?,
         },
         ("blobs", digest) => {

@@ -178,8 +178,8 @@ fn refused_routes() {
         (
             Method::Get,
             "/v2/app/manifests/-bad",
-            ErrorCode::TagInvalid,
-            400,
+            ErrorCode::ManifestUnknown,
+            404,
         ),
         (
             Method::Get,
