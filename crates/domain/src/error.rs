@@ -16,6 +16,8 @@ pub enum ErrorCode {
     SizeInvalid,
     /// Upstream unreachable or answered something we cannot pass on.
     Unavailable,
+    /// The upstream's rate limit (Docker Hub's pull limit) was reached.
+    TooManyRequests,
 }
 
 impl ErrorCode {
@@ -30,6 +32,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::SizeInvalid => "SIZE_INVALID",
             ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
         }
     }
 }
@@ -113,6 +116,14 @@ pub mod refusals {
         RegistryError::new(400, Unsupported, "invalid query parameters");
     pub const HOST_MISSING: RegistryError =
         RegistryError::new(400, NameInvalid, "missing or invalid Host header");
+    /// An upstream 429, in the spec's words for it (Docker Hub's body is
+    /// not relayed: its message names the gateway's address, not the
+    /// client's).
+    pub const UPSTREAM_RATE_LIMITED: RegistryError = RegistryError::new(
+        429,
+        TooManyRequests,
+        "the upstream registry's rate limit was reached; retry later",
+    );
     pub const UPSTREAM_UNAVAILABLE: RegistryError = RegistryError::new(
         502,
         Unavailable,

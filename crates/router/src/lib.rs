@@ -16,6 +16,8 @@
 //!    line (`access_log.rs`).
 //!
 //! Upstream calls and the bounded reading of their bodies: `upstream.rs`;
+//! proxied manifest GETs through the cache by digest: `manifests.rs`,
+//! `manifest_cache.rs`;
 //! the responses we build ourselves: `reply.rs`.
 
 mod access_log;
@@ -23,6 +25,8 @@ pub mod client_addr;
 mod events;
 mod handlers;
 mod headers;
+pub mod manifest_cache;
+mod manifests;
 mod proxy;
 mod reply;
 mod request_id;
@@ -36,6 +40,7 @@ use std::time::Duration;
 
 pub use client_addr::ClientAddr;
 pub use events::Events;
+pub use manifest_cache::ManifestCacheSettings;
 pub use upstream::{UpstreamClient, UpstreamError};
 
 /// Total bytes of request headers we read; larger requests get 431.
@@ -52,6 +57,8 @@ pub struct GatewayConfig {
     pub upstream_timeout: Duration,
     /// How long an upstream's auth discovery is trusted.
     pub auth_cache_ttl: Duration,
+    /// Proxied manifests kept by digest (`manifest_cache.rs`).
+    pub manifest_cache: ManifestCacheSettings,
 }
 
 impl Default for GatewayConfig {
@@ -60,6 +67,7 @@ impl Default for GatewayConfig {
             public_scheme: "https",
             upstream_timeout: pullgate_settings::defaults::UPSTREAM_TIMEOUT,
             auth_cache_ttl: pullgate_settings::defaults::AUTH_CACHE_TTL,
+            manifest_cache: ManifestCacheSettings::DEFAULT,
         }
     }
 }
@@ -81,7 +89,11 @@ pub enum GatewayError {
 
 impl<S: MappingSource> Gateway<S> {
     pub fn new(store: S, config: GatewayConfig) -> Result<Self, GatewayError> {
-        let upstream = UpstreamClient::new(config.upstream_timeout, config.auth_cache_ttl)?;
+        let upstream = UpstreamClient::new(
+            config.upstream_timeout,
+            config.auth_cache_ttl,
+            config.manifest_cache.clone(),
+        )?;
         Ok(Gateway {
             store,
             config,

@@ -83,7 +83,8 @@ fn request_headers(parts: &Parts) -> HeaderMap {
     headers
 }
 
-async fn send(
+/// The client's request upstream, as it asked (HEAD or GET).
+pub(crate) async fn send(
     client: &UpstreamClient,
     call: &Call<'_>,
 ) -> Result<reqwest::Response, RegistryError> {
@@ -92,6 +93,16 @@ async fn send(
     } else {
         reqwest::Method::GET
     };
+    send_as(client, call, method).await
+}
+
+/// The client's request upstream with `method` (a HEAD to resolve a tag
+/// for a GET: HEADs do not count against Docker Hub's pull limit).
+pub(crate) async fn send_as(
+    client: &UpstreamClient,
+    call: &Call<'_>,
+    method: reqwest::Method,
+) -> Result<reqwest::Response, RegistryError> {
     client
         .http
         .request(method, call.url)
@@ -118,8 +129,12 @@ fn status_of(response: &reqwest::Response) -> StatusCode {
     StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY)
 }
 
-/// Streams the upstream answer to the client, headers filtered.
-fn stream(response: reqwest::Response) -> Response<Body> {
+/// Streams the upstream answer to the client, headers filtered. A 429
+/// becomes the spec's `TOOMANYREQUESTS` with the upstream's Retry-After.
+pub(crate) fn stream(response: reqwest::Response) -> Response<Body> {
+    if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return rate_limited(&response);
+    }
     let mut out = Response::new(Body::empty());
     *out.status_mut() = status_of(&response);
     copy_response_headers(response.headers(), out.headers_mut());
@@ -127,9 +142,23 @@ fn stream(response: reqwest::Response) -> Response<Body> {
     out
 }
 
+fn rate_limited(response: &reqwest::Response) -> Response<Body> {
+    tracing::warn!(
+        upstream = %response.url().origin().ascii_serialization(),
+        retry_after = response.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()),
+        "upstream rate limit reached"
+    );
+    let mut out = reply::error(&refusals::UPSTREAM_RATE_LIMITED);
+    if let Some(retry_after) = response.headers().get(header::RETRY_AFTER) {
+        out.headers_mut()
+            .insert(header::RETRY_AFTER, retry_after.clone());
+    }
+    out
+}
+
 /// The upstream said 401: send the client to OUR token endpoint, with the
 /// upstream's scope translated back to public names.
-async fn unauthorized(
+pub(crate) async fn unauthorized(
     call: &Call<'_>,
     response: reqwest::Response,
 ) -> Result<Response<Body>, RegistryError> {

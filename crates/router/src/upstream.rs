@@ -1,6 +1,7 @@
 //! Calls to upstream registries, and what we learnt about how each one
 //! authenticates (cached: the request path must not ask twice).
 
+use crate::manifest_cache::{ManifestCache, ManifestCacheSettings};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use pullgate_domain::challenge::{self, UpstreamAuth};
@@ -13,6 +14,9 @@ use std::time::{Duration, Instant};
 
 pub struct UpstreamClient {
     pub(crate) http: reqwest::Client,
+    /// Proxied manifests by digest, shared by every mapping (keys name the
+    /// upstream registry and repository).
+    pub(crate) manifests: ManifestCache,
     auth_cache: RwLock<HashMap<String, (UpstreamAuth, Instant)>>,
     auth_ttl: Duration,
 }
@@ -45,9 +49,14 @@ pub enum BodyError {
 const USER_AGENT: &str = concat!("pullgate/", env!("CARGO_PKG_VERSION"));
 
 impl UpstreamClient {
-    pub fn new(timeout: Duration, auth_ttl: Duration) -> Result<Self, UpstreamError> {
+    pub fn new(
+        timeout: Duration,
+        auth_ttl: Duration,
+        manifests: ManifestCacheSettings,
+    ) -> Result<Self, UpstreamError> {
         Ok(UpstreamClient {
             http: http_client(timeout, USER_AGENT)?,
+            manifests: ManifestCache::new(manifests),
             auth_cache: RwLock::new(HashMap::new()),
             auth_ttl,
         })

@@ -12,8 +12,8 @@ use axum::body::Body;
 use http::{header, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use pullgate_domain::mapping::MappingTable;
-use pullgate_router::{router, Gateway, GatewayConfig};
-use support::{TokenAnswer, Upstream, MANIFEST_TYPE, REPOSITORY, TOKEN};
+use pullgate_router::{router, Gateway, GatewayConfig, ManifestCacheSettings};
+use support::{TokenAnswer, Upstream, MANIFEST_DIGEST, MANIFEST_TYPE, REPOSITORY, TOKEN};
 use tower::ServiceExt;
 
 const HOST: &str = "images.test";
@@ -22,6 +22,10 @@ const DIGEST: &str = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e730
 const MAX_TOKEN_RESPONSE: usize = 1024 * 1024;
 
 fn gateway(upstream: &Upstream) -> axum::Router {
+    gateway_with(upstream, test_config())
+}
+
+fn gateway_with(upstream: &Upstream, config: GatewayConfig) -> axum::Router {
     let mappings = format!(
         r#"
 [[mappings]]
@@ -33,11 +37,14 @@ mode = "proxy"
         upstream.base
     );
     let table = MappingTable::from_toml(&mappings).unwrap();
-    let config = GatewayConfig {
+    router(Gateway::new(table, config).unwrap())
+}
+
+fn test_config() -> GatewayConfig {
+    GatewayConfig {
         public_scheme: "http",
         ..GatewayConfig::default()
-    };
-    router(Gateway::new(table, config).unwrap())
+    }
 }
 
 struct Reply {
@@ -159,11 +166,60 @@ async fn an_upstream_401_sends_the_client_to_our_token_endpoint_in_public_names(
     assert_eq!(manifest.status, StatusCode::OK, "{}", manifest.body);
     assert_eq!(manifest.headers[header::CONTENT_TYPE], MANIFEST_TYPE);
     assert_eq!(manifest.body, r#"{"schemaVersion":2}"#);
+    // Each GET is resolved with a HEAD first (the manifest cache); the
+    // refused HEAD is followed by the GET whose body the client saw.
     let manifests = upstream.received_at("/v2/acme/app/manifests/v1");
-    assert_eq!(manifests.len(), 2);
+    let methods: Vec<&str> = manifests.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["HEAD", "GET", "HEAD", "GET"]);
     assert_eq!(
-        manifests[1].authorization.as_deref(),
+        manifests[3].authorization.as_deref(),
         Some(format!("Bearer {TOKEN}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_manifest_pulled_again_comes_from_the_cache_after_a_free_head() {
+    let upstream = Upstream::start(TokenAnswer::Token).await;
+    let config = GatewayConfig {
+        manifest_cache: ManifestCacheSettings {
+            reference_ttl: std::time::Duration::ZERO,
+            ..ManifestCacheSettings::DEFAULT
+        },
+        ..test_config()
+    };
+    let app = gateway_with(&upstream, config);
+    for _ in 0..3 {
+        let manifest = get(&app, "/v2/app/manifests/v1", Some(TOKEN)).await;
+        assert_eq!(manifest.status, StatusCode::OK, "{}", manifest.body);
+        assert_eq!(manifest.headers[header::CONTENT_TYPE], MANIFEST_TYPE);
+        assert_eq!(manifest.headers["docker-content-digest"], MANIFEST_DIGEST);
+        assert_eq!(manifest.headers[header::CONTENT_LENGTH], "19");
+        assert_eq!(manifest.body, r#"{"schemaVersion":2}"#);
+    }
+    let methods: Vec<String> = upstream
+        .received_at("/v2/acme/app/manifests/v1")
+        .iter()
+        .map(|r| r.method.to_string())
+        .collect();
+    assert_eq!(methods, ["HEAD", "GET", "HEAD", "HEAD"]);
+    // By digest: the HEAD still asks the upstream whether this client may.
+    let by_digest = get(
+        &app,
+        &format!("/v2/app/manifests/{MANIFEST_DIGEST}"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(by_digest.status, StatusCode::OK);
+    let refused = get(
+        &app,
+        &format!("/v2/app/manifests/{MANIFEST_DIGEST}"),
+        Some("stolen"),
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "the cache never answers for the upstream's access check"
     );
 }
 
@@ -243,4 +299,15 @@ async fn a_token_answer_of_exactly_the_limit_is_relayed() {
         assert_eq!(reply.status, StatusCode::OK, "{answer:?}");
         assert_eq!(reply.body.len(), MAX_TOKEN_RESPONSE, "{answer:?}");
     }
+}
+
+#[tokio::test]
+async fn an_upstream_rate_limit_reaches_the_client_as_toomanyrequests_with_retry_after() {
+    let upstream = Upstream::start(TokenAnswer::Token).await;
+    let app = gateway(&upstream);
+    let limited = get(&app, "/v2/app/manifests/limited", Some(TOKEN)).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers[header::RETRY_AFTER], "3600");
+    let body: serde_json::Value = serde_json::from_str(&limited.body).unwrap();
+    assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS");
 }

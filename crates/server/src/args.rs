@@ -6,10 +6,13 @@ use crate::logging::AccessLog;
 use crate::sources::{EventsTo, MappingsFrom};
 use pullgate_domain::privacy::Rotation;
 use pullgate_domain::store::CacheSettings;
+use pullgate_router::ManifestCacheSettings;
 use pullgate_settings::defaults;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+const MIB: usize = 1024 * 1024;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -75,6 +78,13 @@ pub struct ServeArgs {
     /// With dynamodb: the bound on one table call.
     #[arg(long, env = "PULLGATE_STORE_TIMEOUT_MS", default_value_t = defaults::STORE_TIMEOUT.as_millis() as u64)]
     pub(crate) store_timeout_ms: u64,
+    /// Proxied manifests kept by digest, in MiB; 0 turns the cache off.
+    #[arg(long, env = "PULLGATE_MANIFEST_CACHE_MIB", default_value_t = defaults::MANIFEST_CACHE_BYTES / MIB)]
+    pub(crate) manifest_cache_mib: usize,
+    /// How long an upstream HEAD's answer for a tag is trusted; 0: a HEAD
+    /// for every proxied manifest GET.
+    #[arg(long, env = "PULLGATE_MANIFEST_REFERENCE_TTL_SECS", default_value_t = defaults::MANIFEST_REFERENCE_TTL.as_secs())]
+    pub(crate) manifest_reference_ttl_secs: u64,
     /// IP → ASN range file (ip-location-db `asn-ipv4.csv`/`asn-ipv6.csv`
     /// format); repeat for IPv4 and IPv6 (env: ':'-separated, as in Lambda).
     #[arg(long, env = "PULLGATE_IP_ASN", value_delimiter = ':')]
@@ -112,6 +122,14 @@ impl ServeArgs {
     /// require the other).
     pub(crate) fn tls_files(&self) -> Option<(&Path, &Path)> {
         self.tls_cert.as_deref().zip(self.tls_key.as_deref())
+    }
+
+    pub(crate) fn manifest_cache(&self) -> ManifestCacheSettings {
+        ManifestCacheSettings {
+            max_bytes: self.manifest_cache_mib.saturating_mul(MIB),
+            reference_ttl: Duration::from_secs(self.manifest_reference_ttl_secs),
+            ..ManifestCacheSettings::DEFAULT
+        }
     }
 
     /// The mapping cache in front of a table store (DynamoDB: the `aws`

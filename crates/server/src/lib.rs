@@ -54,6 +54,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_scheme: if tls.is_some() { "https" } else { "http" },
         upstream_timeout: defaults::UPSTREAM_TIMEOUT,
         auth_cache_ttl: defaults::AUTH_CACHE_TTL,
+        manifest_cache: args.manifest_cache(),
     };
     let mut gateway = Gateway::new(mappings, config)?;
     let events = match events::events(&args, &control)? {

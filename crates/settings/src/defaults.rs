@@ -48,6 +48,17 @@ pub const CLIENT_ID_ROTATION_NAME: &str = rotation_name(CLIENT_ID_ROTATION);
 /// chose fewer, fuller Firehose records for that price.
 pub const FLUSH_MAX_AGE: Duration = Duration::ZERO;
 
+/// Bytes of proxied manifests kept by digest (`--manifest-cache-mib`,
+/// `PULLGATE_MANIFEST_CACHE_MIB`): 32 MiB holds ~10,000 manifests and
+/// indexes, a small part of a 512 MB Lambda. 0 turns the cache off.
+pub const MANIFEST_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+/// How long an upstream HEAD's "this tag is that digest" is trusted
+/// (`--manifest-reference-ttl-secs`): a few seconds turn a burst of pulls of
+/// one tag into one HEAD, and a pushed tag is seen within that time. 0: a
+/// HEAD for every request.
+pub const MANIFEST_REFERENCE_TTL: Duration = Duration::from_secs(5);
+
 /// `pullgate serve`'s Firehose flush (`--flush-max-age-ms`): a server is
 /// never frozen, so it can gather a second of events into full records
 /// (fewer calls, lower cost) and still lose at most that second to a crash.

@@ -5,10 +5,12 @@
 
 use pullgate_domain::privacy::Rotation;
 use pullgate_domain::store::CacheSettings;
-use pullgate_router::GatewayConfig;
+use pullgate_router::{GatewayConfig, ManifestCacheSettings};
 use pullgate_settings::lookup::process_env;
 use pullgate_settings::{defaults, SettingsError, Vars};
 use std::time::Duration;
+
+const MIB: usize = 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct GatewaySettings {
@@ -51,6 +53,21 @@ impl GatewaySettings {
             public_scheme: "https",
             upstream_timeout: defaults::UPSTREAM_TIMEOUT,
             auth_cache_ttl: defaults::AUTH_CACHE_TTL,
+            manifest_cache: ManifestCacheSettings {
+                max_bytes: vars
+                    .parsed(
+                        "PULLGATE_MANIFEST_CACHE_MIB",
+                        defaults::MANIFEST_CACHE_BYTES / MIB,
+                        "a whole number of MiB (0: no manifest cache)",
+                        |v| v.parse::<usize>().ok(),
+                    )?
+                    .saturating_mul(MIB),
+                reference_ttl: vars.secs(
+                    "PULLGATE_MANIFEST_REFERENCE_TTL_SECS",
+                    defaults::MANIFEST_REFERENCE_TTL,
+                )?,
+                ..ManifestCacheSettings::DEFAULT
+            },
         };
         // The event variables mean nothing with events off, so they are
         // read (and can fail) only with a stream.

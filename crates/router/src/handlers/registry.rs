@@ -41,10 +41,15 @@ pub(super) async fn answer<'t>(
                 upstream_name: &repository,
                 url: &target,
             };
-            match route.kind() {
-                EndpointKind::Blob => proxy::blob(client, &call).await,
-                EndpointKind::Tags => proxy::tags(client, &call).await,
-                _ => proxy::pass_through(client, &call).await,
+            match route {
+                Route::Manifest { reference, .. } => {
+                    crate::manifests::get(client, &call, *reference).await
+                }
+                _ => match route.kind() {
+                    EndpointKind::Blob => proxy::blob(client, &call).await,
+                    EndpointKind::Tags => proxy::tags(client, &call).await,
+                    _ => proxy::pass_through(client, &call).await,
+                },
             }
         }
     };

@@ -20,6 +20,9 @@ pub const TOKEN: &str = "upstream-token";
 /// What the upstream calls itself in its challenges.
 pub const SERVICE: &str = "upstream";
 pub const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The SHA-256 of the one manifest body, `{"schemaVersion":2}`.
+pub const MANIFEST_DIGEST: &str =
+    "sha256:bafebd36189ad3688b7b3915ea55d461e0bfcfbdde11e54b0a123999fb6be50f";
 
 /// How the realm answers token requests.
 #[derive(Debug, Clone, Copy)]
@@ -193,13 +196,22 @@ async fn registry(
     if !authorized {
         return state.challenge(Some(&format!("repository:{REPOSITORY}:pull")));
     }
+    if endpoint == "manifests/limited" {
+        // Docker Hub's documented answer past its pull limit.
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "3600")],
+            r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit"}]}"#,
+        )
+            .into_response();
+    }
     if endpoint.starts_with("manifests/") {
         (
             [
                 (header::CONTENT_TYPE, MANIFEST_TYPE),
                 (
                     header::HeaderName::from_static("docker-content-digest"),
-                    "sha256:0000",
+                    MANIFEST_DIGEST,
                 ),
             ],
             r#"{"schemaVersion":2}"#,
