@@ -194,12 +194,15 @@ impl Writer {
         }
     }
 
-    /// The periodic sync flush that bounds what a crash loses.
+    /// The periodic sync flush that bounds what a crash loses. Due one
+    /// collect interval early: the loop checks once per collect interval,
+    /// and flushing at the first check past `flush_every` would let the
+    /// interval grow to `flush_every` plus a collect interval.
     fn flush_if_due(&mut self) {
         let Some(file) = self.current.as_mut() else {
             return;
         };
-        if file.unflushed == 0 || file.flushed.elapsed() < self.config.flush_every {
+        if file.unflushed == 0 || file.flushed.elapsed() + COLLECT_EVERY < self.config.flush_every {
             return;
         }
         match file.flush() {
