@@ -44,6 +44,7 @@ pub use mappings::check_mappings;
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _log_guard = logging::init(&args.access_log, args.log_json)?;
     let control = Control::start()?;
+    let stop = shutdown::install(control.handle());
     let readiness = Arc::new(Readiness::default());
     let mappings = mapping_store::open(&args, &control, &readiness)?;
     let tls = args
@@ -79,7 +80,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let running = workers::spawn(listeners, &server, &stop_rx)?;
 
-    control.block_on(shutdown::signal());
+    control.block_on(stop.stopped());
     tracing::info!("shutting down: no new connections, finishing requests in flight");
     // Fails only when every worker has already ended; `join` reports why.
     let _ = stop_tx.send(true);
