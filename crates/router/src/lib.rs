@@ -25,6 +25,7 @@ pub mod client_addr;
 mod events;
 mod handlers;
 mod headers;
+pub mod health;
 pub mod manifest_cache;
 mod manifests;
 mod proxy;
@@ -100,6 +101,17 @@ impl<S: MappingSource> Gateway<S> {
             upstream,
             events: None,
         })
+    }
+
+    /// The probe that clears (and, for redirected clients, trips) failing
+    /// failover primaries; the entry point runs it beside the workers.
+    pub fn health_probe(&self, every: Duration) -> Result<health::HealthProbe, GatewayError> {
+        let http = upstream::http_client(every, upstream::USER_AGENT)?;
+        Ok(health::HealthProbe::new(
+            self.upstream.health.clone(),
+            http,
+            every,
+        ))
     }
 
     /// Turns the event path on.

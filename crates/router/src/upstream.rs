@@ -1,6 +1,7 @@
 //! Calls to upstream registries, and what we learnt about how each one
 //! authenticates (cached: the request path must not ask twice).
 
+use crate::health::UpstreamHealth;
 use crate::manifest_cache::{ManifestCache, ManifestCacheSettings};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -9,7 +10,7 @@ use pullgate_domain::error::{refusals, RegistryError};
 use pullgate_domain::location;
 use pullgate_domain::mapping::Registry;
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 pub struct UpstreamClient {
@@ -17,6 +18,8 @@ pub struct UpstreamClient {
     /// Proxied manifests by digest, shared by every mapping (keys name the
     /// upstream registry and repository).
     pub(crate) manifests: ManifestCache,
+    /// Which failover primaries are failing (`health.rs`).
+    pub(crate) health: Arc<UpstreamHealth>,
     auth_cache: RwLock<HashMap<String, (UpstreamAuth, Instant)>>,
     auth_ttl: Duration,
 }
@@ -46,7 +49,7 @@ pub enum BodyError {
     },
 }
 
-const USER_AGENT: &str = concat!("pullgate/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("pullgate/", env!("CARGO_PKG_VERSION"));
 
 impl UpstreamClient {
     pub fn new(
@@ -57,6 +60,7 @@ impl UpstreamClient {
         Ok(UpstreamClient {
             http: http_client(timeout, USER_AGENT)?,
             manifests: ManifestCache::new(manifests),
+            health: Arc::new(UpstreamHealth::default()),
             auth_cache: RwLock::new(HashMap::new()),
             auth_ttl,
         })
@@ -91,7 +95,10 @@ impl UpstreamClient {
     }
 }
 
-fn http_client(timeout: Duration, user_agent: &str) -> Result<reqwest::Client, UpstreamError> {
+pub(crate) fn http_client(
+    timeout: Duration,
+    user_agent: &str,
+) -> Result<reqwest::Client, UpstreamError> {
     reqwest::Client::builder()
         // Blob answers are storage locations handed to the client; we
         // never follow them ourselves.

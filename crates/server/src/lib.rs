@@ -58,6 +58,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         manifest_cache: args.manifest_cache(),
     };
     let mut gateway = Gateway::new(mappings, config)?;
+    let probe_every = Duration::from_secs(args.health_probe_secs.max(1));
+    control
+        .handle()
+        .spawn(gateway.health_probe(probe_every)?.run());
     let events = match events::events(&args, &control)? {
         Some((events, out)) => {
             gateway = gateway.with_events(events);

@@ -84,6 +84,7 @@ impl MappingSpec {
             target,
             mode: self.mode,
             down: self.down,
+            failed_over: false,
             id,
         };
         match &mapping.target {

@@ -45,6 +45,9 @@ pub(crate) struct Served<'t> {
     pub(crate) upstream_name: Option<Cow<'t, str>>,
     /// The tag or digest asked for, where the endpoint has one.
     pub(crate) reference: Option<&'t str>,
+    /// `auto` when the gateway sent the request to the fallback because
+    /// the primary fails, `manual` when the operator marked it down.
+    pub(crate) failover: Option<&'static str>,
 }
 
 impl<'t> Answer<'t> {
@@ -158,6 +161,7 @@ async fn dispatch<'t, S: MappingSource>(
             refusals::UPSTREAM_UNAVAILABLE
         })?
         .ok_or(refusals::HOST_UNKNOWN)?;
+    let mappings = gateway.upstream.health.apply(mappings);
     let host = HostContext {
         name: host_name,
         scheme: gateway.config.public_scheme,
