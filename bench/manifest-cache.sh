@@ -52,7 +52,7 @@ storage:
 http:
   addr: 127.0.0.1:$port_registry
 YAML
-docker-registry serve "$work/registry.yml" 2>"$work/registry.log" &
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 pids+=($!)
 port_upstream=$(free_port)
 cat > "$work/nginx.conf" <<NGINX
@@ -110,7 +110,7 @@ done
 
 upstream_count() { grep -c "^$1 /v2/app/manifests/" "$work/upstream-access.log" || true; }
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms/,"",v); print v } else { sub(/s$/,"",v); print v*1000 } }'; }
-declare -A rps p50 p99 gets heads
+declare -A rps p50 p99 gets heads gets_abs
 for round in $(seq "$ROUNDS"); do
     for k in 0 1 2; do
         i=$(( (k + round) % 3 ))
@@ -120,12 +120,13 @@ for round in $(seq "$ROUNDS"); do
         # nginx writes its log line after the answer: let the last land.
         sleep 0.5
         requests=$(awk '/requests in/ {print $1}' <<<"$out")
-        gets[$i,$round]=$(awk -v d=$(( $(upstream_count GET) - get_before )) -v n="$requests" 'BEGIN { printf "%.1f", d * 1000 / n }')
-        heads[$i,$round]=$(awk -v d=$(( $(upstream_count HEAD) - head_before )) -v n="$requests" 'BEGIN { printf "%.1f", d * 1000 / n }')
+        gets[$i,$round]=$(awk -v d=$(( $(upstream_count GET) - get_before )) -v n="$requests" 'BEGIN { printf "%.2f", d * 1000 / n }')
+        gets_abs[$i,$round]=$(( $(upstream_count GET) - get_before ))
+        heads[$i,$round]=$(awk -v d=$(( $(upstream_count HEAD) - head_before )) -v n="$requests" 'BEGIN { printf "%.2f", d * 1000 / n }')
         rps[$i,$round]=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
         p50[$i,$round]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
         p99[$i,$round]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-        echo "round $round ${names[$i]}: ${rps[$i,$round]} req/s, p50 ${p50[$i,$round]} ms, ${gets[$i,$round]} upstream GETs / 1000" >&2
+        echo "round $round ${names[$i]}: ${rps[$i,$round]} req/s, p50 ${p50[$i,$round]} ms, ${gets[$i,$round]} upstream GETs / 1000 (${gets_abs[$i,$round]} for $requests pulls)" >&2
     done
 done
 

@@ -143,6 +143,7 @@ pub(crate) fn stream(response: reqwest::Response) -> Response<Body> {
 }
 
 fn rate_limited(response: &reqwest::Response) -> Response<Body> {
+    metrics::counter!("pullgate_upstream_rate_limited_total").increment(1);
     tracing::warn!(
         upstream = %response.url().origin().ascii_serialization(),
         retry_after = response.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()),
