@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// per core).
     #[arg(long)]
     pub(super) threads: Option<usize>,
+    /// Admin listener for GET /metrics, /healthz and /readyz (for example
+    /// 127.0.0.1:9090); off unless given. Keep it off the public network.
+    #[arg(long, env = "PULLGATE_ADMIN_LISTEN")]
+    pub(super) admin_listen: Option<SocketAddr>,
 }
 
 impl ServeArgs {
@@ -108,6 +112,10 @@ mod tests {
         assert_eq!(args.idle_timeout, defaults::IDLE_TIMEOUT.as_secs());
         assert_eq!(args.listen, vec!["127.0.0.1:8080".parse().unwrap()]);
         assert!(args.events_on() && args.tls_files().is_none() && args.threads.is_none());
+        assert!(
+            args.admin_listen.is_none(),
+            "the admin listener is off by default"
+        );
     }
 
     #[test]

@@ -5,14 +5,17 @@
 //! only wires the parts: the flags
 //! (`args`), the mapping table (`mappings`), the event path (`events`),
 //! HTTPS (`tls`), the sockets (`listeners`), the per-core workers and their
-//! accept loops (`workers`) and the stop signal (`shutdown`).
+//! accept loops (`workers`), the stop signal (`shutdown`), and the admin
+//! listener (`admin`) with the metrics recorder behind it (`metrics`).
 
+mod admin;
 mod args;
 mod events;
 mod idle;
 mod listeners;
 mod logging;
 mod mappings;
+mod metrics;
 pub mod readiness;
 mod shutdown;
 mod tls;
@@ -20,6 +23,8 @@ mod workers;
 
 use pullgate_router::{Gateway, GatewayConfig};
 use pullgate_settings::defaults;
+use readiness::Readiness;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use args::ServeArgs;
@@ -31,7 +36,12 @@ pub use mappings::check_mappings;
 /// request (measured: README, benchmarks).
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _log_guard = logging::init(&args.access_log, args.log_json)?;
+    let readiness = Arc::new(Readiness::default());
+    // Before the mappings load, so /readyz is seen failing until they have;
+    // and before anything registers a metric.
+    let admin = admin::start(args.admin_listen, &args.listen, readiness.clone())?;
     let table = mappings::load(args.config.as_deref())?;
+    readiness.set_mappings_loaded(true);
     let tls = args
         .tls_files()
         .map(|(cert, key)| tls::acceptor(cert, key))
@@ -45,6 +55,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let sink = match events::events(&args)? {
         Some((events, sink)) => {
             gateway = gateway.with_events(events);
+            readiness.watch_sink(sink.clone());
             Some(sink)
         }
         None => None,
@@ -71,6 +82,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Fails only when every worker has already ended; `join` reports why.
     let _ = stop_tx.send(true);
     workers::join(running)?;
+    if let Some(admin) = admin {
+        admin.stop();
+    }
     if let Some(sink) = sink {
         let stats = sink.close();
         tracing::info!(
