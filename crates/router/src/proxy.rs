@@ -97,9 +97,9 @@ async fn send(
         .request(method, call.url)
         .headers(request_headers(call.parts));
     client.send(request).await.map_err(|e| {
-            tracing::warn!(upstream = %call.upstream.registry.base, error = %e, "upstream request failed");
-            refusals::UPSTREAM_UNAVAILABLE
-        })
+        tracing::warn!(upstream = %call.upstream.registry.base, error = %e, "upstream request failed");
+        refusals::UPSTREAM_UNAVAILABLE
+    })
 }
 
 fn copy_response_headers(from: &HeaderMap, to: &mut HeaderMap) {
