@@ -12,8 +12,8 @@
 //!    longest prefix, unmapped: 404 `NAME_UNKNOWN`; `decision::path_for` →
 //!    307 built from the mapping, or `proxy.rs`), `files` (`http` mappings);
 //!    each returns an `Answer`: the response, the path taken, what it served;
-//! 4. the answer becomes an event (`events.rs`, when enabled) and an access
-//!    line (`access_log.rs`).
+//! 4. the answer becomes an event (`events.rs`, when enabled), an access
+//!    line (`access_log.rs`) and a count (`metrics.rs`).
 //!
 //! Upstream calls and the bounded reading of their bodies: `upstream.rs`;
 //! proxied manifest GETs through the cache by digest: `manifests.rs`,
@@ -28,6 +28,7 @@ mod headers;
 pub mod health;
 pub mod manifest_cache;
 mod manifests;
+pub mod metrics;
 mod proxy;
 mod reply;
 mod request_id;
@@ -79,6 +80,7 @@ pub struct Gateway<S> {
     upstream: UpstreamClient,
     /// The event path; off unless an entry point turns it on.
     events: Option<Events>,
+    requests: metrics::RequestCounters,
 }
 
 /// Why a gateway could not be built: entry points stop at start-up with it.
@@ -100,6 +102,7 @@ impl<S: MappingSource> Gateway<S> {
             config,
             upstream,
             events: None,
+            requests: metrics::RequestCounters::new(),
         })
     }
 

@@ -5,7 +5,7 @@
 use crate::handlers::HostContext;
 use crate::headers::bearer_token;
 use crate::reply::{self, ANONYMOUS_TOKEN};
-use crate::upstream::{read_limited, unreadable, UpstreamClient};
+use crate::upstream::{unreadable, UpstreamClient};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use futures_util::TryStreamExt;
@@ -103,16 +103,14 @@ pub(crate) async fn send_as(
     call: &Call<'_>,
     method: reqwest::Method,
 ) -> Result<reqwest::Response, RegistryError> {
-    client
+    let request = client
         .http
         .request(method, call.url)
-        .headers(request_headers(call.parts))
-        .send()
-        .await
-        .map_err(|e| {
-            tracing::warn!(upstream = %call.upstream.registry.base, error = %e, "upstream request failed");
-            refusals::UPSTREAM_UNAVAILABLE
-        })
+        .headers(request_headers(call.parts));
+    client.send(request).await.map_err(|e| {
+        tracing::warn!(upstream = %call.upstream.registry.base, error = %e, "upstream request failed");
+        refusals::UPSTREAM_UNAVAILABLE
+    })
 }
 
 fn copy_response_headers(from: &HeaderMap, to: &mut HeaderMap) {
@@ -160,6 +158,7 @@ fn rate_limited(response: &reqwest::Response) -> Response<Body> {
 /// The upstream said 401: send the client to OUR token endpoint, with the
 /// upstream's scope translated back to public names.
 pub(crate) async fn unauthorized(
+    client: &UpstreamClient,
     call: &Call<'_>,
     response: reqwest::Response,
 ) -> Result<Response<Body>, RegistryError> {
@@ -181,7 +180,8 @@ pub(crate) async fn unauthorized(
     // Without an upstream scope, ask for pull on the public name.
     let scope = scope.unwrap_or_else(|| format!("repository:{}:pull", call.public_name));
     // Without the upstream's error body the client still gets ours.
-    let body = read_limited(response, MAX_SMALL_BODY)
+    let body = client
+        .read_limited(response, MAX_SMALL_BODY)
         .await
         .map_err(|e| tracing::warn!(error = %e, "upstream 401 body not read; sending ours"))
         .ok();
@@ -201,7 +201,7 @@ pub async fn pass_through(
 ) -> Result<Response<Body>, RegistryError> {
     let response = send(client, call).await?;
     if response.status() == reqwest::StatusCode::UNAUTHORIZED {
-        return unauthorized(call, response).await;
+        return unauthorized(client, call, response).await;
     }
     Ok(stream(response))
 }
@@ -227,7 +227,7 @@ pub async fn blob(
     let response = send(client, call).await?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED {
-        return unauthorized(call, response).await;
+        return unauthorized(client, call, response).await;
     }
     if status.is_redirection() {
         let location = response
@@ -279,7 +279,7 @@ pub async fn tags(
     let response = send(client, call).await?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED {
-        return unauthorized(call, response).await;
+        return unauthorized(client, call, response).await;
     }
     if !status.is_success() || call.parts.method == http::Method::HEAD {
         return Ok(stream(response));
@@ -289,7 +289,8 @@ pub async fn tags(
         .get(header::LINK)
         .and_then(|v| v.to_str().ok())
         .and_then(|link| next_page_link(call.public_name, link));
-    let body = read_limited(response, MAX_SMALL_BODY)
+    let body = client
+        .read_limited(response, MAX_SMALL_BODY)
         .await
         .map_err(|e| unreadable("tag list", e))?;
     let mut list: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
@@ -342,10 +343,7 @@ pub async fn helm_index(
         headers.insert(header::USER_AGENT, ua.clone());
     }
     let response = client
-        .http
-        .get(target)
-        .headers(headers)
-        .send()
+        .send(client.http.get(target).headers(headers))
         .await
         .map_err(|e| {
             tracing::warn!(upstream = %upstream_base, error = %e, "helm index request failed");
@@ -354,7 +352,8 @@ pub async fn helm_index(
     if !response.status().is_success() {
         return Ok(stream(response));
     }
-    let body = read_limited(response, MAX_INDEX_BODY)
+    let body = client
+        .read_limited(response, MAX_INDEX_BODY)
         .await
         .map_err(|e| unreadable("helm index", e))?;
     let text = String::from_utf8_lossy(&body).replace(upstream_base, public_base);

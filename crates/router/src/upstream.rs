@@ -1,8 +1,11 @@
 //! Calls to upstream registries, and what we learnt about how each one
-//! authenticates (cached: the request path must not ask twice).
+//! authenticates (cached: the request path must not ask twice). Every call
+//! goes through [`UpstreamClient::send`] and every body read through
+//! [`UpstreamClient::read_limited`], which time and count them (`metrics.rs`).
 
 use crate::health::UpstreamHealth;
 use crate::manifest_cache::{ManifestCache, ManifestCacheSettings};
+use crate::metrics::{Failure, UpstreamMetrics};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use pullgate_domain::challenge::{self, UpstreamAuth};
@@ -22,6 +25,7 @@ pub struct UpstreamClient {
     pub(crate) health: Arc<UpstreamHealth>,
     auth_cache: RwLock<HashMap<String, (UpstreamAuth, Instant)>>,
     auth_ttl: Duration,
+    metrics: UpstreamMetrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +67,43 @@ impl UpstreamClient {
             health: Arc::new(UpstreamHealth::default()),
             auth_cache: RwLock::new(HashMap::new()),
             auth_ttl,
+            metrics: UpstreamMetrics::register(),
         })
+    }
+
+    /// Sends one request upstream, timed until the answer's head arrived
+    /// (a relayed body streams afterwards, at the client's pace); a failure
+    /// or a 5xx answer is counted by its reason.
+    pub(crate) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let started = Instant::now();
+        let sent = request.send().await;
+        self.metrics.took(started.elapsed());
+        match &sent {
+            Ok(response) if response.status().is_server_error() => {
+                self.metrics.failed(Failure::Status5xx)
+            }
+            Ok(_) => {}
+            Err(error) => self.metrics.failed(Failure::of(error)),
+        }
+        sent
+    }
+
+    /// [`read_limited`], with a body that is not read counted by why.
+    pub(crate) async fn read_limited(
+        &self,
+        response: reqwest::Response,
+        limit: usize,
+    ) -> Result<Bytes, BodyError> {
+        let read = read_limited(response, limit).await;
+        match &read {
+            Err(BodyError::TooLarge { .. }) => self.metrics.failed(Failure::TooLarge),
+            Err(BodyError::Read { .. }) => self.metrics.failed(Failure::Read),
+            Ok(_) => {}
+        }
+        read
     }
 
     /// How the registry authenticates: from its own `/v2/` challenge,
@@ -76,7 +116,9 @@ impl UpstreamClient {
                 }
             }
         }
-        let response = self.http.get(location::ping(&registry.base)).send().await?;
+        let response = self
+            .send(self.http.get(location::ping(&registry.base)))
+            .await?;
         let status = response.status().as_u16();
         let auth = if response.status().is_success() {
             UpstreamAuth::None
@@ -86,7 +128,10 @@ impl UpstreamClient {
                 .get(http::header::WWW_AUTHENTICATE)
                 .and_then(|v| v.to_str().ok())
                 .and_then(challenge::parse)
-                .ok_or_else(|| UpstreamError::NoChallenge(registry.base.clone(), status))?
+                .ok_or_else(|| {
+                    self.metrics.failed(Failure::NoChallenge);
+                    UpstreamError::NoChallenge(registry.base.clone(), status)
+                })?
         };
         if let Ok(mut cache) = self.auth_cache.write() {
             cache.insert(registry.base.clone(), (auth.clone(), Instant::now()));
@@ -115,10 +160,7 @@ pub(crate) fn http_client(
 /// upstreams (and the token realms they name) are servers we do not
 /// control. A Content-Length over the limit is refused before reading;
 /// without one (chunked), reading stops once the limit is passed.
-pub(crate) async fn read_limited(
-    response: reqwest::Response,
-    limit: usize,
-) -> Result<Bytes, BodyError> {
+async fn read_limited(response: reqwest::Response, limit: usize) -> Result<Bytes, BodyError> {
     // Scheme, host and port only: paths and queries of realms may carry
     // what a client asked for, and logs are storage too.
     let origin = response.url().origin().ascii_serialization();

@@ -120,6 +120,10 @@ pub struct ServeArgs {
     /// per core).
     #[arg(long, env = "PULLGATE_THREADS")]
     pub(crate) threads: Option<usize>,
+    /// Admin listener for GET /metrics, /healthz and /readyz (for example
+    /// 127.0.0.1:9090); off unless given. Keep it off the public network.
+    #[arg(long, env = "PULLGATE_ADMIN_LISTEN")]
+    pub(crate) admin_listen: Option<SocketAddr>,
 }
 
 impl ServeArgs {
@@ -176,6 +180,10 @@ mod tests {
         assert_eq!(args.mappings, None);
         assert_eq!(args.mapping_cache().ttl, defaults::MAPPING_TTL);
         assert!(args.tls_files().is_none() && args.threads.is_none());
+        assert!(
+            args.admin_listen.is_none(),
+            "the admin listener is off by default"
+        );
     }
 
     #[test]

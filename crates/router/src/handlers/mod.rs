@@ -2,8 +2,8 @@
 //!
 //! Each handler returns an [`Answer`]: the response, the path it took and
 //! what it served, borrowed from the request and the host's mappings. The
-//! dispatcher hands the answer to the event path and the access line, so
-//! handlers never write into a shared record.
+//! dispatcher hands the answer to the event path, the access line and the
+//! request counter, so handlers never write into a shared record.
 
 mod files;
 mod ping;
@@ -122,6 +122,9 @@ pub(crate) async fn handle<S: MappingSource>(
         events.record(&parts, kind, &answer, user_agent, answered, elapsed);
     }
     access_log::write(&parts, kind, &answer, user_agent, elapsed);
+    gateway
+        .requests
+        .count(kind, answer.taken, answer.response.status());
     answer.response
 }
 
