@@ -21,7 +21,7 @@
 # case) builds only the stages the last one uses.
 #
 # Run:  docker run -p 8080:8080 -v pullgate-data:/data pullgate
-# (deploy/compose/compose.yaml mounts a mapping file and adds hardening.)
+# (deploy/compose/compose.yaml mounts a mapping directory and adds hardening.)
 
 # --- base: what every variant shares, all from this repository ---------------
 FROM scratch AS base
