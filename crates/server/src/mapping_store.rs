@@ -13,6 +13,9 @@ use pullgate_domain::mapping::HostMappings;
 use pullgate_domain::store::{MappingSource, StoreError, SwappableTable};
 use std::sync::Arc;
 
+// One value for the process's life: its size costs nothing, a box would
+// cost an indirection on every lookup.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum ServeMappings {
     File(Arc<SwappableTable>),
     #[cfg(feature = "aws")]
