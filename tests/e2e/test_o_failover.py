@@ -20,6 +20,12 @@ from harness import procs
 CLIENTS = ["skopeo", "podman", "buildah", "ctr", "docker"]
 MODES = ["proxy", "redirect"]
 PROBE_SECS = 1
+# How long a proxied tag's digest is trusted without asking upstream. Within
+# it a manifest GET is served from the cache without touching the primary,
+# so nothing trips it until the probe does (like a redirected client); the
+# sleep before the stop outlasts it so the proxied pulls after the stop ask
+# upstream, fail and are retried on the fallback right away.
+REFERENCE_TTL_SECS = 1
 
 
 def push(env, port):
@@ -85,6 +91,7 @@ def test_pulls_go_on_through_the_fallback_while_the_primary_is_down(env, tmp_pat
     p = procs.Proc("pullgate-failover", [
         *serve_argv(), "--mappings", mappings, *listen, "--data-dir", data, "--access-log", "off",
         "--client-id-key", "e2e-test-key", "--health-probe-secs", str(PROBE_SECS),
+        "--manifest-reference-ttl-secs", str(REFERENCE_TTL_SECS),
     ], tmp)
     for port in ports.values():
         procs.wait_port(port, p.popen)
