@@ -129,6 +129,13 @@ pub mod refusals {
         Unavailable,
         "the upstream registry could not be reached",
     );
+    /// The mapping's credentials would be used (the client is anonymous)
+    /// and a scope names a repository outside that mapping.
+    pub const CREDENTIALS_SCOPE_DENIED: RegistryError = RegistryError::new(
+        403,
+        Denied,
+        "token scope names a repository outside the mapping whose upstream credentials would be used",
+    );
     pub const SCOPE_DENIED: RegistryError = RegistryError::new(
         403,
         Denied,
