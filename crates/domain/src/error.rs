@@ -136,6 +136,12 @@ pub mod refusals {
         Denied,
         "token scope names a repository outside the mapping whose upstream credentials would be used",
     );
+    /// The mapping's credentials could not be had (the log says why).
+    pub const UPSTREAM_CREDENTIALS_UNAVAILABLE: RegistryError = RegistryError::new(
+        502,
+        Unavailable,
+        "the gateway could not get its credentials for the upstream registry",
+    );
     pub const SCOPE_DENIED: RegistryError = RegistryError::new(
         403,
         Denied,

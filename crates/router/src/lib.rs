@@ -22,18 +22,21 @@
 
 mod access_log;
 pub mod client_addr;
+mod credentials;
 mod events;
 mod handlers;
 mod headers;
 pub mod manifest_cache;
 mod manifests;
 mod proxy;
+mod realm;
 mod reply;
 mod request_id;
 mod upstream;
 
 use axum::body::Body;
 use axum::http::Request;
+use pullgate_domain::credentials::CredentialCache;
 use pullgate_domain::store::MappingSource;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +45,10 @@ pub use client_addr::ClientAddr;
 pub use events::Events;
 pub use manifest_cache::ManifestCacheSettings;
 pub use upstream::{UpstreamClient, UpstreamError};
+
+/// What a `secretsmanager:` or `ecr` mapping gets from a gateway built
+/// without the AWS resolver (`Gateway::with_credentials`).
+pub const NO_AWS_CREDENTIALS: &str = "this gateway has no AWS credential resolver: pullgate-serve needs the `aws` feature (cargo build -p pullgate-server --features aws; the full pullgate has it)";
 
 /// Total bytes of request headers we read; larger requests get 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -100,6 +107,14 @@ impl<S: MappingSource> Gateway<S> {
             upstream,
             events: None,
         })
+    }
+
+    /// Where mappings' upstream credentials come from: the entry point's
+    /// resolver behind a cache it may keep a handle on (to warm it). The
+    /// default resolves `env:` and `file:` sources only.
+    pub fn with_credentials(mut self, credentials: Arc<CredentialCache>) -> Self {
+        self.upstream.credentials = credentials;
+        self
     }
 
     /// Turns the event path on.

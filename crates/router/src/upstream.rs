@@ -5,6 +5,7 @@ use crate::manifest_cache::{ManifestCache, ManifestCacheSettings};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use pullgate_domain::challenge::{self, UpstreamAuth};
+use pullgate_domain::credentials::{CredentialCache, LocalCredentials};
 use pullgate_domain::error::{refusals, RegistryError};
 use pullgate_domain::location;
 use pullgate_domain::mapping::Registry;
@@ -19,6 +20,10 @@ pub struct UpstreamClient {
     pub(crate) manifests: ManifestCache,
     auth_cache: RwLock<HashMap<String, (UpstreamAuth, Instant)>>,
     auth_ttl: Duration,
+    /// Mappings' upstream credentials (`credentials.rs`) and the clients
+    /// that fetch token realms (`realm.rs`).
+    pub(crate) credentials: std::sync::Arc<CredentialCache>,
+    pub(crate) realms: crate::realm::RealmClients,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +51,7 @@ pub enum BodyError {
     },
 }
 
-const USER_AGENT: &str = concat!("pullgate/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("pullgate/", env!("CARGO_PKG_VERSION"));
 
 impl UpstreamClient {
     pub fn new(
@@ -59,6 +64,10 @@ impl UpstreamClient {
             manifests: ManifestCache::new(manifests),
             auth_cache: RwLock::new(HashMap::new()),
             auth_ttl,
+            credentials: std::sync::Arc::new(CredentialCache::new(std::sync::Arc::new(
+                LocalCredentials::new(crate::NO_AWS_CREDENTIALS),
+            ))),
+            realms: crate::realm::RealmClients::new(timeout, auth_ttl),
         })
     }
 

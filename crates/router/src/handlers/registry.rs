@@ -3,7 +3,7 @@
 
 use super::{Answer, HostContext, Served};
 use crate::upstream::UpstreamClient;
-use crate::{proxy, reply};
+use crate::{credentials, proxy, reply};
 use http::request::Parts;
 use pullgate_domain::client::ClientFamily;
 use pullgate_domain::decision::{self, Path};
@@ -40,6 +40,8 @@ pub(super) async fn answer<'t>(
                 public_name: name,
                 upstream_name: &repository,
                 url: &target,
+                authorization: credentials::for_registry_call(client, &parts.headers, upstream)
+                    .await,
             };
             match route {
                 Route::Manifest { reference, .. } => {
