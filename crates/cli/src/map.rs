@@ -49,6 +49,10 @@ enum MapCommand {
         /// kind http: do not rewrite index.yaml chart URLs.
         #[arg(long)]
         no_rewrite_index: bool,
+        /// Where the upstream credentials live (never the secret itself):
+        /// env:PREFIX, file:/path, secretsmanager:ID, ecr or none.
+        #[arg(long, value_name = "REF")]
+        credentials: Option<String>,
         /// Overwrite an existing mapping of the same HOST/NAME.
         #[arg(long)]
         replace: bool,
@@ -101,6 +105,7 @@ fn canonical(spec: &MappingSpec, mapping: &Mapping) -> MappingSpec {
         fallback: spec.fallback.as_ref().map(|f| f.trim().to_string()),
         down: spec.down,
         rewrite_index: spec.rewrite_index,
+        credentials: spec.credentials.as_ref().map(|c| c.trim().to_string()),
     }
 }
 
@@ -127,6 +132,9 @@ fn toml_entry(spec: &MappingSpec) -> String {
     if !spec.rewrite_index {
         out += "rewrite_index = false\n";
     }
+    if let Some(credentials) = &spec.credentials {
+        out += &format!("credentials = {}\n", quoted(credentials));
+    }
     out
 }
 
@@ -149,6 +157,9 @@ fn summary(spec: &MappingSpec) -> String {
     }
     if spec.down {
         line += ", primary down";
+    }
+    if let Some(credentials) = &spec.credentials {
+        line += &format!(", credentials {credentials}");
     }
     line + ")"
 }
@@ -295,6 +306,7 @@ fn public_key(public: &str) -> anyhow::Result<(String, String)> {
         fallback: None,
         down: false,
         rewrite_index: true,
+        credentials: None,
     };
     let mapping = validate(&probe)?;
     Ok((mapping.host, mapping.name))
@@ -329,6 +341,7 @@ async fn command(store: &Store, command: MapCommand) -> anyhow::Result<()> {
             fallback,
             down,
             no_rewrite_index,
+            credentials,
             replace,
         } => {
             let (host, name) = split_public(&public);
@@ -341,6 +354,7 @@ async fn command(store: &Store, command: MapCommand) -> anyhow::Result<()> {
                 fallback,
                 down,
                 rewrite_index: !no_rewrite_index,
+                credentials,
             };
             let mapping = validate(&spec)?;
             let canonical = canonical(&spec, &mapping);
@@ -416,6 +430,12 @@ mod tests {
             upstream = "docker.io/acme/app"
             fallback = "ghcr.io/acme/app"
             down = true
+            [[mappings]]
+            host = "images.acme.dev"
+            name = "private"
+            upstream = "ghcr.io/acme/private"
+            mode = "proxy"
+            credentials = "secretsmanager:pullgate/ghcr"
         "#;
         let mut specs = specs_from_toml(text).unwrap();
         sort(&mut specs);
