@@ -9,11 +9,16 @@
 #   bench/redirect.sh            # 3 rounds x 10 s, 64 connections
 #   DURATION=20 ROUNDS=5 CONNECTIONS=128 bench/redirect.sh
 #   BASELINE_BIN=/path/to/old/pullgate bench/redirect.sh
+#   PULLGATE_BIN=target/release/pullgate-serve ADMIN=on BASELINE_BIN=... bench/redirect.sh
 #
 # BASELINE_BIN: a second pullgate build (an earlier commit) run side by
 # side in the same rounds, events off and on, so a change is compared with
 # what it replaces on the same machine at the same moment (this kind of
 # machine drifts by 10% between runs); the ratios new / baseline follow.
+# Either binary may be the full `pullgate` (run as `pullgate serve`) or the
+# lean `pullgate-serve`. ADMIN=on gives the PULLGATE_BIN servers (not the
+# baseline's) an admin listener, so metrics are recorded; the script then
+# checks their request counters saw the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -83,12 +88,21 @@ if [ -n "${BASELINE_BIN:-}" ]; then
 fi
 count=${#names[@]}
 ports=("$port_nginx")
+declare -A admin_ports
 for i in $(seq 1 $((count - 1))); do
     port=$(free_port)
     ports+=("$port")
-    "${bins[$i]}" serve --config "$work/mappings.toml" --listen "127.0.0.1:$port" \
+    extra=()
+    if [ "${ADMIN:-off}" = on ] && [ "$i" -le 2 ]; then
+        admin_ports[$i]=$(free_port)
+        extra=(--admin-listen "127.0.0.1:${admin_ports[$i]}")
+    fi
+    # `pullgate serve`, or `pullgate-serve` with no subcommand.
+    cmd=("${bins[$i]}")
+    case "$(basename "${bins[$i]}")" in pullgate-serve*) ;; *) cmd+=(serve) ;; esac
+    "${cmd[@]}" --config "$work/mappings.toml" --listen "127.0.0.1:$port" \
         --access-log "$work/pullgate-$i-access.log" --events "${events[$i]}" \
-        --data-dir "$work/data-$i" 2>"$work/server-$i.log" &
+        --data-dir "$work/data-$i" "${extra[@]}" 2>"$work/server-$i.log" &
     pids+=($!)
 done
 for port in "${ports[@]}"; do wait_port "$port"; done
@@ -138,10 +152,18 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
+# With ADMIN=on, the counters must have seen every request of the run.
+for i in "${!admin_ports[@]}"; do
+    counted=$(curl -s "http://127.0.0.1:${admin_ports[$i]}/metrics" \
+        | awk '/^pullgate_requests_total\{.*status="307"/ {n += $2} END {printf "%d", n}')
+    [ "${counted:-0}" -gt 0 ] || { echo "${names[$i]}: /metrics counted no request" >&2; exit 1; }
+    echo "${names[$i]}: admin listener on, $counted requests counted in /metrics" >&2
+done
+
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "$(nginx -v 2>&1), $("$PULLGATE_BIN" --version)${BASELINE_BIN:+, baseline $BASELINE_BIN}, wrk -t$THREADS -c$CONNECTIONS, $ROUNDS rounds x ${DURATION}s (median)"
+echo "$(nginx -v 2>&1), $("$PULLGATE_BIN" --version)${ADMIN:+ (admin listener ${ADMIN})}${BASELINE_BIN:+, baseline $BASELINE_BIN}, wrk -t$THREADS -c$CONNECTIONS, $ROUNDS rounds x ${DURATION}s (median)"
 echo
 echo "| server | requests/s | p50 ms | p99 ms | server CPU µs/request |"
 echo "| --- | ---: | ---: | ---: | ---: |"

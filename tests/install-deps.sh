@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(docker-registry skopeo podman buildah umoci containerd nginx wrk apache2-utils jq uidmap docker.io curl python3-venv chromium file)
+apt_packages=(docker-registry skopeo podman buildah umoci containerd nginx wrk apache2-utils jq uidmap docker.io curl python3-venv chromium file docker-compose systemd)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

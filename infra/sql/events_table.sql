@@ -37,7 +37,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS pullgate.events (
   `kernel` string,
   `ci` string,
   `ua` string,
-  `duration_us` bigint
+  `duration_us` bigint,
+  `failover` string
 )
 PARTITIONED BY (`dt` string)
 ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'

@@ -241,6 +241,7 @@ fn event<'a>(
         ci: c.ci.map(Cow::Borrowed),
         ua: Cow::Borrowed(&c.ua),
         duration_us,
+        failover: None,
     }
 }
 

@@ -95,6 +95,10 @@ pub struct Event<'a> {
     pub ua: Cow<'a, str>,
     /// Time spent answering, microseconds.
     pub duration_us: u64,
+    /// `auto`: served by the mapping's fallback because the primary fails;
+    /// `manual`: the operator marked the primary down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failover: Option<Cow<'a, str>>,
 }
 
 impl Event<'_> {
@@ -151,6 +155,7 @@ impl Event<'_> {
         json.opt_str(text_key!("ci"), self.ci.as_deref());
         json.str(text_key!("ua"), &self.ua);
         json.uint(key!("duration_us"), self.duration_us);
+        json.opt_str(text_key!("failover"), self.failover.as_deref());
         json.out.push(b'}');
     }
 }
@@ -250,6 +255,7 @@ pub struct RequestFacts<'a> {
     pub mode: Option<&'static str>,
     pub media_type: Option<&'a str>,
     pub duration_us: u64,
+    pub failover: Option<&'static str>,
 }
 
 /// What an event borrows that the request does not hold: the formatted
@@ -323,5 +329,6 @@ pub fn build<'a>(
         ci: ua.ci.map(Cow::Borrowed).or_else(|| shared(&network.ci)),
         ua: Cow::Borrowed(truncate(facts.user_agent, MAX_USER_AGENT)),
         duration_us: facts.duration_us,
+        failover: text(facts.failover),
     }
 }

@@ -84,6 +84,7 @@ impl Events {
             mode: answer.taken.map(Path::as_str),
             media_type,
             duration_us: elapsed.as_micros() as u64,
+            failover: served.and_then(|s| s.failover),
         };
         let mut scratch = event::EventScratch::default();
         self.sink.submit(&event::build(

@@ -12,8 +12,8 @@
 //!    longest prefix, unmapped: 404 `NAME_UNKNOWN`; `decision::path_for` →
 //!    307 built from the mapping, or `proxy.rs`), `files` (`http` mappings);
 //!    each returns an `Answer`: the response, the path taken, what it served;
-//! 4. the answer becomes an event (`events.rs`, when enabled) and an access
-//!    line (`access_log.rs`).
+//! 4. the answer becomes an event (`events.rs`, when enabled), an access
+//!    line (`access_log.rs`) and a count (`metrics.rs`).
 //!
 //! Upstream calls and the bounded reading of their bodies: `upstream.rs`;
 //! proxied manifest GETs through the cache by digest: `manifests.rs`,
@@ -26,8 +26,10 @@ mod credentials;
 mod events;
 mod handlers;
 mod headers;
+pub mod health;
 pub mod manifest_cache;
 mod manifests;
+pub mod metrics;
 mod proxy;
 mod realm;
 mod reply;
@@ -85,6 +87,7 @@ pub struct Gateway<S> {
     upstream: UpstreamClient,
     /// The event path; off unless an entry point turns it on.
     events: Option<Events>,
+    requests: metrics::RequestCounters,
 }
 
 /// Why a gateway could not be built: entry points stop at start-up with it.
@@ -106,6 +109,7 @@ impl<S: MappingSource> Gateway<S> {
             config,
             upstream,
             events: None,
+            requests: metrics::RequestCounters::new(),
         })
     }
 
@@ -115,6 +119,17 @@ impl<S: MappingSource> Gateway<S> {
     pub fn with_credentials(mut self, credentials: Arc<CredentialCache>) -> Self {
         self.upstream.credentials = credentials;
         self
+    }
+
+    /// The probe that clears (and, for redirected clients, trips) failing
+    /// failover primaries; the entry point runs it beside the workers.
+    pub fn health_probe(&self, every: Duration) -> Result<health::HealthProbe, GatewayError> {
+        let http = upstream::http_client(every, upstream::USER_AGENT)?;
+        Ok(health::HealthProbe::new(
+            self.upstream.health.clone(),
+            http,
+            every,
+        ))
     }
 
     /// Turns the event path on.

@@ -7,7 +7,7 @@
 
 use crate::manifest_cache::{CachedManifest, ManifestCache};
 use crate::proxy::{self, Call};
-use crate::upstream::{read_limited, unreadable, UpstreamClient};
+use crate::upstream::{unreadable, UpstreamClient};
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
 use pullgate_domain::error::RegistryError;
@@ -76,7 +76,7 @@ async fn fetch(
 ) -> Result<Response<Body>, RegistryError> {
     let response = proxy::send(client, call).await?;
     if response.status() == reqwest::StatusCode::UNAUTHORIZED {
-        return proxy::unauthorized(call, response).await;
+        return proxy::unauthorized(client, call, response).await;
     }
     if response.status() != reqwest::StatusCode::OK {
         return Ok(proxy::stream(response));
@@ -87,7 +87,8 @@ async fn fetch(
     ) else {
         return Ok(proxy::stream(response));
     };
-    let body = read_limited(response, MAX_MANIFEST)
+    let body = client
+        .read_limited(response, MAX_MANIFEST)
         .await
         .map_err(|e| unreadable("manifest", e))?;
     let manifest = CachedManifest {

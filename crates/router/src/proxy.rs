@@ -5,7 +5,7 @@
 use crate::handlers::HostContext;
 use crate::headers::bearer_token;
 use crate::reply::{self, ANONYMOUS_TOKEN};
-use crate::upstream::{read_limited, unreadable, UpstreamClient};
+use crate::upstream::{unreadable, UpstreamClient};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use futures_util::TryStreamExt;
@@ -110,16 +110,11 @@ pub(crate) async fn send_as(
     if let Some(authorization) = call.authorization.clone()? {
         headers.insert(header::AUTHORIZATION, authorization);
     }
-    client
-        .http
-        .request(method, call.url)
-        .headers(headers)
-        .send()
-        .await
-        .map_err(|e| {
-            tracing::warn!(upstream = %call.upstream.registry.base, error = %e, "upstream request failed");
-            refusals::UPSTREAM_UNAVAILABLE
-        })
+    let request = client.http.request(method, call.url).headers(headers);
+    client.send(request).await.map_err(|e| {
+        tracing::warn!(upstream = %call.upstream.registry.base, error = %e, "upstream request failed");
+        refusals::UPSTREAM_UNAVAILABLE
+    })
 }
 
 fn copy_response_headers(from: &HeaderMap, to: &mut HeaderMap) {
@@ -150,6 +145,7 @@ pub(crate) fn stream(response: reqwest::Response) -> Response<Body> {
 }
 
 fn rate_limited(response: &reqwest::Response) -> Response<Body> {
+    metrics::counter!("pullgate_upstream_rate_limited_total").increment(1);
     tracing::warn!(
         upstream = %response.url().origin().ascii_serialization(),
         retry_after = response.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()),
@@ -166,6 +162,7 @@ fn rate_limited(response: &reqwest::Response) -> Response<Body> {
 /// The upstream said 401: send the client to OUR token endpoint, with the
 /// upstream's scope translated back to public names.
 pub(crate) async fn unauthorized(
+    client: &UpstreamClient,
     call: &Call<'_>,
     response: reqwest::Response,
 ) -> Result<Response<Body>, RegistryError> {
@@ -187,7 +184,8 @@ pub(crate) async fn unauthorized(
     // Without an upstream scope, ask for pull on the public name.
     let scope = scope.unwrap_or_else(|| format!("repository:{}:pull", call.public_name));
     // Without the upstream's error body the client still gets ours.
-    let body = read_limited(response, MAX_SMALL_BODY)
+    let body = client
+        .read_limited(response, MAX_SMALL_BODY)
         .await
         .map_err(|e| tracing::warn!(error = %e, "upstream 401 body not read; sending ours"))
         .ok();
@@ -207,7 +205,7 @@ pub async fn pass_through(
 ) -> Result<Response<Body>, RegistryError> {
     let response = send(client, call).await?;
     if response.status() == reqwest::StatusCode::UNAUTHORIZED {
-        return unauthorized(call, response).await;
+        return unauthorized(client, call, response).await;
     }
     Ok(stream(response))
 }
@@ -233,7 +231,7 @@ pub async fn blob(
     let response = send(client, call).await?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED {
-        return unauthorized(call, response).await;
+        return unauthorized(client, call, response).await;
     }
     if status.is_redirection() {
         let location = response
@@ -285,7 +283,7 @@ pub async fn tags(
     let response = send(client, call).await?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED {
-        return unauthorized(call, response).await;
+        return unauthorized(client, call, response).await;
     }
     if !status.is_success() || call.parts.method == http::Method::HEAD {
         return Ok(stream(response));
@@ -295,7 +293,8 @@ pub async fn tags(
         .get(header::LINK)
         .and_then(|v| v.to_str().ok())
         .and_then(|link| next_page_link(call.public_name, link));
-    let body = read_limited(response, MAX_SMALL_BODY)
+    let body = client
+        .read_limited(response, MAX_SMALL_BODY)
         .await
         .map_err(|e| unreadable("tag list", e))?;
     let mut list: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
@@ -348,10 +347,7 @@ pub async fn helm_index(
         headers.insert(header::USER_AGENT, ua.clone());
     }
     let response = client
-        .http
-        .get(target)
-        .headers(headers)
-        .send()
+        .send(client.http.get(target).headers(headers))
         .await
         .map_err(|e| {
             tracing::warn!(upstream = %upstream_base, error = %e, "helm index request failed");
@@ -360,7 +356,8 @@ pub async fn helm_index(
     if !response.status().is_success() {
         return Ok(stream(response));
     }
-    let body = read_limited(response, MAX_INDEX_BODY)
+    let body = client
+        .read_limited(response, MAX_INDEX_BODY)
         .await
         .map_err(|e| unreadable("helm index", e))?;
     let text = String::from_utf8_lossy(&body).replace(upstream_base, public_base);

@@ -1,7 +1,11 @@
 //! Calls to upstream registries, and what we learnt about how each one
-//! authenticates (cached: the request path must not ask twice).
+//! authenticates (cached: the request path must not ask twice). Every call
+//! goes through [`UpstreamClient::send`] and every body read through
+//! [`UpstreamClient::read_limited`], which time and count them (`metrics.rs`).
 
+use crate::health::UpstreamHealth;
 use crate::manifest_cache::{ManifestCache, ManifestCacheSettings};
+use crate::metrics::{Failure, UpstreamMetrics};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use pullgate_domain::challenge::{self, UpstreamAuth};
@@ -10,7 +14,7 @@ use pullgate_domain::error::{refusals, RegistryError};
 use pullgate_domain::location;
 use pullgate_domain::mapping::Registry;
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 pub struct UpstreamClient {
@@ -18,12 +22,15 @@ pub struct UpstreamClient {
     /// Proxied manifests by digest, shared by every mapping (keys name the
     /// upstream registry and repository).
     pub(crate) manifests: ManifestCache,
+    /// Which failover primaries are failing (`health.rs`).
+    pub(crate) health: Arc<UpstreamHealth>,
     auth_cache: RwLock<HashMap<String, (UpstreamAuth, Instant)>>,
     auth_ttl: Duration,
     /// Mappings' upstream credentials (`credentials.rs`) and the clients
     /// that fetch token realms (`realm.rs`).
     pub(crate) credentials: std::sync::Arc<CredentialCache>,
     pub(crate) realms: crate::realm::RealmClients,
+    metrics: UpstreamMetrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,13 +69,50 @@ impl UpstreamClient {
         Ok(UpstreamClient {
             http: http_client(timeout, USER_AGENT)?,
             manifests: ManifestCache::new(manifests),
+            health: Arc::new(UpstreamHealth::default()),
             auth_cache: RwLock::new(HashMap::new()),
             auth_ttl,
             credentials: std::sync::Arc::new(CredentialCache::new(std::sync::Arc::new(
                 LocalCredentials::new(crate::NO_AWS_CREDENTIALS),
             ))),
             realms: crate::realm::RealmClients::new(timeout, auth_ttl),
+            metrics: UpstreamMetrics::register(),
         })
+    }
+
+    /// Sends one request upstream, timed until the answer's head arrived
+    /// (a relayed body streams afterwards, at the client's pace); a failure
+    /// or a 5xx answer is counted by its reason.
+    pub(crate) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let started = Instant::now();
+        let sent = request.send().await;
+        self.metrics.took(started.elapsed());
+        match &sent {
+            Ok(response) if response.status().is_server_error() => {
+                self.metrics.failed(Failure::Status5xx)
+            }
+            Ok(_) => {}
+            Err(error) => self.metrics.failed(Failure::of(error)),
+        }
+        sent
+    }
+
+    /// [`read_limited`], with a body that is not read counted by why.
+    pub(crate) async fn read_limited(
+        &self,
+        response: reqwest::Response,
+        limit: usize,
+    ) -> Result<Bytes, BodyError> {
+        let read = read_limited(response, limit).await;
+        match &read {
+            Err(BodyError::TooLarge { .. }) => self.metrics.failed(Failure::TooLarge),
+            Err(BodyError::Read { .. }) => self.metrics.failed(Failure::Read),
+            Ok(_) => {}
+        }
+        read
     }
 
     /// How the registry authenticates: from its own `/v2/` challenge,
@@ -81,7 +125,9 @@ impl UpstreamClient {
                 }
             }
         }
-        let response = self.http.get(location::ping(&registry.base)).send().await?;
+        let response = self
+            .send(self.http.get(location::ping(&registry.base)))
+            .await?;
         let status = response.status().as_u16();
         let auth = if response.status().is_success() {
             UpstreamAuth::None
@@ -91,7 +137,10 @@ impl UpstreamClient {
                 .get(http::header::WWW_AUTHENTICATE)
                 .and_then(|v| v.to_str().ok())
                 .and_then(challenge::parse)
-                .ok_or_else(|| UpstreamError::NoChallenge(registry.base.clone(), status))?
+                .ok_or_else(|| {
+                    self.metrics.failed(Failure::NoChallenge);
+                    UpstreamError::NoChallenge(registry.base.clone(), status)
+                })?
         };
         if let Ok(mut cache) = self.auth_cache.write() {
             cache.insert(registry.base.clone(), (auth.clone(), Instant::now()));
@@ -100,7 +149,10 @@ impl UpstreamClient {
     }
 }
 
-fn http_client(timeout: Duration, user_agent: &str) -> Result<reqwest::Client, UpstreamError> {
+pub(crate) fn http_client(
+    timeout: Duration,
+    user_agent: &str,
+) -> Result<reqwest::Client, UpstreamError> {
     reqwest::Client::builder()
         // Blob answers are storage locations handed to the client; we
         // never follow them ourselves.
@@ -117,10 +169,7 @@ fn http_client(timeout: Duration, user_agent: &str) -> Result<reqwest::Client, U
 /// upstreams (and the token realms they name) are servers we do not
 /// control. A Content-Length over the limit is refused before reading;
 /// without one (chunked), reading stops once the limit is passed.
-pub(crate) async fn read_limited(
-    response: reqwest::Response,
-    limit: usize,
-) -> Result<Bytes, BodyError> {
+async fn read_limited(response: reqwest::Response, limit: usize) -> Result<Bytes, BodyError> {
     // Scheme, host and port only: paths and queries of realms may carry
     // what a client asked for, and logs are storage too.
     let origin = response.url().origin().ascii_serialization();

@@ -85,6 +85,11 @@ pub struct ServeArgs {
     /// for every proxied manifest GET.
     #[arg(long, env = "PULLGATE_MANIFEST_REFERENCE_TTL_SECS", default_value_t = defaults::MANIFEST_REFERENCE_TTL.as_secs())]
     pub(crate) manifest_reference_ttl_secs: u64,
+    /// How often the primaries of mappings with a fallback are probed
+    /// (`/v2/`): a failing one switches its mappings to the fallback, one
+    /// that answers again switches them back.
+    #[arg(long, env = "PULLGATE_HEALTH_PROBE_SECS", default_value_t = defaults::HEALTH_PROBE_EVERY.as_secs())]
+    pub(crate) health_probe_secs: u64,
     /// IP → ASN range file (ip-location-db `asn-ipv4.csv`/`asn-ipv6.csv`
     /// format); repeat for IPv4 and IPv6 (env: ':'-separated, as in Lambda).
     #[arg(long, env = "PULLGATE_IP_ASN", value_delimiter = ':')]
@@ -115,6 +120,10 @@ pub struct ServeArgs {
     /// per core).
     #[arg(long, env = "PULLGATE_THREADS")]
     pub(crate) threads: Option<usize>,
+    /// Admin listener for GET /metrics, /healthz and /readyz (for example
+    /// 127.0.0.1:9090); off unless given. Keep it off the public network.
+    #[arg(long, env = "PULLGATE_ADMIN_LISTEN")]
+    pub(crate) admin_listen: Option<SocketAddr>,
 }
 
 impl ServeArgs {
@@ -171,6 +180,10 @@ mod tests {
         assert_eq!(args.mappings, None);
         assert_eq!(args.mapping_cache().ttl, defaults::MAPPING_TTL);
         assert!(args.tls_files().is_none() && args.threads.is_none());
+        assert!(
+            args.admin_listen.is_none(),
+            "the admin listener is off by default"
+        );
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! `mappings`, reloaded by `reload`; DynamoDB and Firehose in `aws`), the
 //! event path (`events`), what `/readyz` answers (`readiness`), HTTPS
 //! (`tls`), the sockets (`listeners`), the per-core workers and their
-//! accept loops (`workers`) and the stop signal (`shutdown`).
+//! accept loops (`workers`), the stop signal (`shutdown`), and the admin
+//! listener (`admin`) with the metrics recorder behind it (`metrics`).
 
+mod admin;
 mod args;
 #[cfg(feature = "aws")]
 mod aws;
@@ -19,6 +21,7 @@ mod listeners;
 mod logging;
 mod mapping_store;
 mod mappings;
+mod metrics;
 pub mod readiness;
 mod reload;
 mod shutdown;
@@ -46,6 +49,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let control = Control::start()?;
     let stop = shutdown::install(control.handle());
     let readiness = Arc::new(Readiness::default());
+    // Before the mappings load, so /readyz is seen failing until they have;
+    // and before anything registers a metric.
+    let admin = admin::start(args.admin_listen, &args.listen, readiness.clone())?;
     let mappings = mapping_store::open(&args, &control, &readiness)?;
     let tls = args
         .tls_files()
@@ -58,6 +64,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         manifest_cache: args.manifest_cache(),
     };
     let mut gateway = Gateway::new(mappings, config)?;
+    let probe_every = Duration::from_secs(args.health_probe_secs.max(1));
+    control
+        .handle()
+        .spawn(gateway.health_probe(probe_every)?.run());
     let events = match events::events(&args, &control)? {
         Some((events, out)) => {
             gateway = gateway.with_events(events);
@@ -85,6 +95,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Fails only when every worker has already ended; `join` reports why.
     let _ = stop_tx.send(true);
     workers::join(running)?;
+    if let Some(admin) = admin {
+        admin.stop();
+    }
     if let Some(events) = events {
         events.close(&control);
     }

@@ -13,6 +13,9 @@ use pullgate_domain::mapping::HostMappings;
 use pullgate_domain::store::{MappingSource, StoreError, SwappableTable};
 use std::sync::Arc;
 
+// One value per server, moved once into the gateway: its size costs
+// nothing, and a box would add a pointer chase to every DynamoDB lookup.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum ServeMappings {
     File(Arc<SwappableTable>),
     #[cfg(feature = "aws")]

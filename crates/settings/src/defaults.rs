@@ -59,6 +59,13 @@ pub const MANIFEST_CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// HEAD for every request.
 pub const MANIFEST_REFERENCE_TTL: Duration = Duration::from_secs(5);
 
+/// How often the primaries of mappings with a fallback are probed
+/// (`--health-probe-secs`, `PULLGATE_HEALTH_PROBE_SECS`): how long
+/// redirected clients can be sent to a primary that died before the
+/// gateway sends them to the fallback, and how soon a primary that is back
+/// serves again.
+pub const HEALTH_PROBE_EVERY: Duration = Duration::from_secs(5);
+
 /// `pullgate serve`'s Firehose flush (`--flush-max-age-ms`): a server is
 /// never frozen, so it can gather a second of events into full records
 /// (fewer calls, lower cost) and still lose at most that second to a crash.

@@ -9,7 +9,9 @@
 //! PULLGATE_CLIENT_ID_SECRET (Secrets Manager id of the HMAC key; required
 //! with events), PULLGATE_CLIENT_ID_ROTATION (day | month | never),
 //! PULLGATE_MAPPING_TTL_SECS, PULLGATE_NEGATIVE_TTL_SECS,
-//! PULLGATE_STORE_TIMEOUT_MS, the enrichment files (PULLGATE_IP_MMDB,
+//! PULLGATE_STORE_TIMEOUT_MS, PULLGATE_MANIFEST_CACHE_MIB,
+//! PULLGATE_MANIFEST_REFERENCE_TTL_SECS, PULLGATE_HEALTH_PROBE_SECS, the
+//! enrichment files (PULLGATE_IP_MMDB,
 //! PULLGATE_IP_ASN, PULLGATE_IP_COUNTRY, PULLGATE_CLOUD_RANGES: ':'-separated
 //! paths, typically in a layer under /opt; PULLGATE_ORG_OVERRIDES: one path;
 //! none set: no enrichment), PULLGATE_FLUSH_MAX_AGE_MS (0, the default: flush
@@ -63,6 +65,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         settings.mapping_cache,
     );
     let gateway = Gateway::new(store, settings.gateway)?;
+    // Runs while the environment runs invocations (it is frozen between).
+    tokio::spawn(gateway.health_probe(settings.health_probe)?.run());
 
     let Some(event_settings) = settings.events else {
         let router = pullgate_router::router(gateway);

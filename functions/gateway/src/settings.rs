@@ -18,6 +18,8 @@ pub struct GatewaySettings {
     pub table: String,
     pub mapping_cache: CacheSettings,
     pub gateway: GatewayConfig,
+    /// How often failover primaries are probed.
+    pub health_probe: Duration,
     /// Events on: where they go and how clients are identified.
     pub events: Option<EventSettings>,
 }
@@ -84,7 +86,9 @@ impl GatewaySettings {
                 flush_max_age: vars.millis("PULLGATE_FLUSH_MAX_AGE_MS", defaults::FLUSH_MAX_AGE)?,
             }),
         };
+        let health_probe = vars.secs("PULLGATE_HEALTH_PROBE_SECS", defaults::HEALTH_PROBE_EVERY)?;
         Ok(GatewaySettings {
+            health_probe: health_probe.max(Duration::from_secs(1)),
             table,
             mapping_cache,
             gateway,

@@ -10,12 +10,17 @@
 //!   logged line by line with the PULLGATE_UNDELIVERED_EVENT marker, for
 //!   `pullgate replay`. Nothing is dropped silently, not even after a
 //!   thread panicked holding the buffer's lock.
+//!
+//! Events delivered, sent again and logged for replay are counted in
+//! `pullgate_events_{written,retried,undelivered}_total{sink="firehose"}`,
+//! and the sink is not `accepting` while its last call got nothing through.
 
 use aws_sdk_firehose::error::{BuildError, DisplayErrorContext, SdkError};
 use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
 use pullgate_domain::event::Event;
 use pullgate_domain::sink::EventSink;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -115,6 +120,37 @@ pub struct FirehoseSink<P> {
     /// When the oldest pending line was queued (for `due`).
     oldest: Mutex<Option<std::time::Instant>>,
     backoff: Duration,
+    /// Whether the last PutRecordBatch call got at least one record in
+    /// (true until a call says otherwise).
+    delivering: AtomicBool,
+    counters: EventCounters,
+}
+
+/// Counted in events, not records: a record holds many.
+struct EventCounters {
+    written: metrics::Counter,
+    retried: metrics::Counter,
+    undelivered: metrics::Counter,
+}
+
+impl EventCounters {
+    /// Bound to the recorder installed when the sink is built.
+    fn register() -> Self {
+        EventCounters {
+            written: metrics::counter!("pullgate_events_written_total", "sink" => "firehose"),
+            retried: metrics::counter!("pullgate_events_retried_total", "sink" => "firehose"),
+            undelivered: metrics::counter!("pullgate_events_undelivered_total", "sink" => "firehose"),
+        }
+    }
+}
+
+/// Events in a record or a batch: each line ends with a newline, and event
+/// JSON has none of its own (escaped).
+fn events_in<'a>(records: impl IntoIterator<Item = &'a Vec<u8>>) -> u64 {
+    records
+        .into_iter()
+        .map(|r| r.iter().filter(|&&b| b == b'\n').count() as u64)
+        .sum()
 }
 
 impl<P: RecordBatchPut> FirehoseSink<P> {
@@ -124,6 +160,8 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
             pending: Mutex::new(Vec::new()),
             oldest: Mutex::new(None),
             backoff: Duration::from_millis(100),
+            delivering: AtomicBool::new(true),
+            counters: EventCounters::register(),
         }
     }
 
@@ -173,6 +211,11 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
             ..FlushReport::default()
         };
         let records = pack_records(lines);
+        // What pack_records refused (too large for any record) it logged.
+        let packed = events_in(&records);
+        self.counters
+            .undelivered
+            .increment((report.events as u64).saturating_sub(packed));
         report.records = records.len();
         for batch in batches(records) {
             self.send_batch(batch, &mut report).await;
@@ -186,8 +229,10 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
                 tokio::time::sleep(self.backoff * 2u32.pow(attempt - 1)).await;
             }
             report.calls += 1;
+            let again = attempt + 1 < ATTEMPTS;
             match self.api.put(batch.clone()).await {
                 Ok(results) => {
+                    let sent = events_in(&batch);
                     let failed: Vec<Vec<u8>> = batch
                         .into_iter()
                         .zip(
@@ -198,8 +243,14 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
                         .filter(|(_, error)| error.is_some())
                         .map(|(record, _)| record)
                         .collect();
+                    let refused = events_in(&failed);
+                    self.counters.written.increment(sent - refused);
+                    self.delivering.store(sent > refused, Ordering::Relaxed);
                     if failed.is_empty() {
                         return;
+                    }
+                    if again {
+                        self.counters.retried.increment(refused);
                     }
                     tracing::warn!(
                         records = failed.len(),
@@ -214,11 +265,17 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
                     // stops at "PutRecordBatch ... failed".
                     let error = DisplayErrorContext(&error);
                     tracing::warn!(%error, attempt, "PutRecordBatch failed; retrying");
+                    self.delivering.store(false, Ordering::Relaxed);
+                    if again {
+                        self.counters.retried.increment(events_in(&batch));
+                    }
                 }
             }
         }
         for record in batch {
-            report.undelivered += log_undelivered(&record, "Firehose did not accept the record");
+            let logged = log_undelivered(&record, "Firehose did not accept the record");
+            self.counters.undelivered.increment(logged as u64);
+            report.undelivered += logged;
         }
     }
 }
@@ -228,6 +285,13 @@ impl<P: RecordBatchPut + 'static> EventSink for FirehoseSink<P> {
         let mut line = Vec::with_capacity(768);
         event.write_json(&mut line);
         self.submit_line(line);
+    }
+
+    /// False while the stream refuses everything (the last call failed or
+    /// got no record in): `/readyz` says so. Events submitted meanwhile
+    /// are still kept, and logged for replay if they never get through.
+    fn accepting(&self) -> bool {
+        self.delivering.load(Ordering::Relaxed)
     }
 }
 

@@ -178,3 +178,94 @@ fn replay_reads_plain_and_logged_events() {
     assert_eq!(event_from_line(&json).as_deref(), Some(plain));
     assert_eq!(event_from_line("INFO something else"), None);
 }
+
+/// The sink's counters since the last call (a snapshot drains them):
+/// (written, retried, undelivered).
+fn counted(snapshotter: &metrics_util::debugging::Snapshotter) -> (u64, u64, u64) {
+    use metrics_util::debugging::DebugValue;
+    let mut counts = (0, 0, 0);
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        assert!(
+            key.labels()
+                .any(|l| l.key() == "sink" && l.value() == "firehose"),
+            "{key:?}"
+        );
+        let DebugValue::Counter(n) = value else {
+            panic!("{key:?} is no counter")
+        };
+        match key.name() {
+            "pullgate_events_written_total" => counts.0 = n,
+            "pullgate_events_retried_total" => counts.1 = n,
+            "pullgate_events_undelivered_total" => counts.2 = n,
+            other => panic!("unexpected metric {other}"),
+        }
+    }
+    counts
+}
+
+#[tokio::test]
+async fn events_are_counted_as_written_retried_and_undelivered() {
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    // The handles bind to the recorder present when the sink is built.
+    let sink = metrics::with_local_recorder(&recorder, || flaky(1, 0));
+    for i in 0..5000 {
+        sink.submit(&event(i));
+    }
+    let records = pack_records(
+        (0..5000)
+            .map(|i| {
+                let mut line = Vec::new();
+                event(i).write_json(&mut line);
+                line.push(b'\n');
+                line
+            })
+            .collect(),
+    );
+    let first_record = events_in(&records[..1]);
+    assert!(records.len() > 1 && first_record > 0);
+    sink.flush().await;
+    assert_eq!(counted(&snapshotter), (5000, first_record, 0));
+    assert!(sink.accepting());
+
+    let down = metrics::with_local_recorder(&recorder, || flaky(0, usize::MAX));
+    for i in 0..10 {
+        down.submit(&event(i));
+    }
+    down.flush().await;
+    let retries = (ATTEMPTS as u64 - 1) * 10;
+    assert_eq!(counted(&snapshotter), (0, retries, 10));
+}
+
+#[tokio::test]
+async fn not_accepting_while_the_last_call_failed() {
+    // Every call of the first flush fails, the next one's get through.
+    let sink = flaky(0, ATTEMPTS as usize);
+    assert!(sink.accepting(), "nothing has failed yet");
+    sink.submit(&event(0));
+    assert_eq!(sink.flush().await.undelivered, 1);
+    assert!(!sink.accepting());
+    sink.submit(&event(1));
+    assert_eq!(sink.flush().await.undelivered, 0);
+    assert!(sink.accepting());
+    // A stream that answers but refuses every record gets nothing in either.
+    let refusing = FirehoseSink::new(RefusingAll).with_backoff(Duration::from_millis(1));
+    refusing.submit(&event(0));
+    assert_eq!(refusing.flush().await.undelivered, 1);
+    assert!(!refusing.accepting());
+}
+
+/// Answers every call, refusing every record (a throttled stream).
+struct RefusingAll;
+
+impl RecordBatchPut for RefusingAll {
+    type Error = std::io::Error;
+
+    async fn put(&self, records: Vec<Vec<u8>>) -> Result<Vec<Option<String>>, std::io::Error> {
+        Ok(records
+            .iter()
+            .map(|_| Some("ServiceUnavailableException".to_string()))
+            .collect())
+    }
+}

@@ -94,6 +94,7 @@ pub const EVENT_FIELDS: &[Field] = &[
     text("ci"),
     text("ua"),
     field("duration_us", JsonType::Int, SqlType::BigInt),
+    text("failover"),
 ];
 
 #[cfg(test)]
@@ -162,6 +163,7 @@ mod tests {
             ci: s("github-actions"),
             ua: "docker/24.0.7".into(),
             duration_us: 12,
+            failover: s("auto"),
         }
     }
 

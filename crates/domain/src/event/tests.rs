@@ -117,6 +117,7 @@ mod build {
             ci: Some("github-actions".into()),
             ua: "docker/24.0.7 UpstreamClient(Docker-Client/24.0.7 \\(windows\\)) \u{1}".into(),
             duration_us: u64::MAX,
+            failover: Some("auto".into()),
         };
         assert_eq!(written(&full), serde_json::to_string(&full).unwrap());
         let sparse = Event {

@@ -3,6 +3,7 @@
 //! Lookup is host + longest name prefix. The table is built once (from a
 //! file, or from a store's items) and then only read on the request path.
 
+mod failover;
 mod spec;
 
 pub use spec::{specs_from_toml, MappingSpec};
@@ -97,8 +98,13 @@ pub struct Mapping {
     pub name: String,
     pub target: Target,
     pub mode: Mode,
-    /// Primary marked down by the operator: the fallback serves instead.
+    /// Primary not serving: the fallback serves instead. Set by the
+    /// operator (`down = true`), or by the gateway while the primary fails
+    /// (then `failed_over` too: `failover.rs`).
     pub down: bool,
+    /// The gateway switched this mapping to its fallback because the
+    /// primary failed (not the operator's `down`).
+    pub failed_over: bool,
     /// "host/name", formatted once: every event names it.
     id: String,
 }

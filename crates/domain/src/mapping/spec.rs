@@ -96,6 +96,7 @@ impl MappingSpec {
             target,
             mode: self.mode,
             down: self.down,
+            failed_over: false,
             id,
         };
         match &mapping.target {

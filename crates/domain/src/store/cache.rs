@@ -12,6 +12,10 @@
 //!   keep getting the last copy (no thundering herd on the store). A cold
 //!   miss has no copy to serve, so concurrent cold misses each ask (in
 //!   Lambda one environment serves one request at a time anyway).
+//!
+//! Every lookup counts one [`Outcome`] in `pullgate_mapping_cache_total`.
+
+mod outcome;
 
 use super::{host_candidates, MappingSource, StoreError};
 use crate::mapping::HostMappings;
@@ -19,6 +23,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
+
+pub use outcome::Outcome;
+use outcome::OutcomeCounters;
 
 #[derive(Debug, Clone)]
 pub struct CacheSettings {
@@ -63,11 +70,12 @@ pub struct CachedMappings<S> {
     source: S,
     settings: CacheSettings,
     slots: Mutex<HashMap<String, Slot>>,
+    counters: OutcomeCounters,
 }
 
 /// What the cache decided under its lock.
 enum Plan {
-    Serve(Option<Arc<HostMappings>>),
+    Serve(Option<Arc<HostMappings>>, Outcome),
     /// Ask the store; `stale` is the copy to fall back on.
     Fetch {
         stale: Option<Option<Arc<HostMappings>>>,
@@ -80,7 +88,12 @@ impl<S: MappingSource> CachedMappings<S> {
             source,
             settings,
             slots: Mutex::new(HashMap::new()),
+            counters: OutcomeCounters::register(),
         }
+    }
+
+    fn count(&self, outcome: Outcome) {
+        self.counters.count(outcome);
     }
 
     pub fn source(&self) -> &S {
@@ -109,13 +122,17 @@ impl<S: MappingSource> CachedMappings<S> {
             return Plan::Fetch { stale: None };
         };
         if now < slot.expires {
-            return Plan::Serve(slot.value.clone());
+            let outcome = match slot.value {
+                Some(_) => Outcome::Hit,
+                None => Outcome::NegativeHit,
+            };
+            return Plan::Serve(slot.value.clone(), outcome);
         }
         // A refresh in flight (not abandoned: younger than a call can
         // take) serves everyone else the last copy.
         if let Some(since) = slot.refreshing_since {
             if now.duration_since(since) < self.settings.call_timeout {
-                return Plan::Serve(slot.value.clone());
+                return Plan::Serve(slot.value.clone(), Outcome::Stale);
             }
         }
         slot.refreshing_since = Some(now);
@@ -152,14 +169,21 @@ impl<S: MappingSource> MappingSource for CachedMappings<S> {
         let key = candidates.exact();
         let now = Instant::now();
         let stale = match self.plan(key, now) {
-            Plan::Serve(value) => return Ok(value),
+            Plan::Serve(value, outcome) => {
+                self.count(outcome);
+                return Ok(value);
+            }
             Plan::Fetch { stale } => stale,
         };
         let fetched = tokio::time::timeout(self.settings.call_timeout, self.source.host(key))
             .await
             .unwrap_or_else(|_| Err(StoreError::Timeout(self.settings.call_timeout)));
         match (fetched, stale) {
-            (Ok(value), _) => {
+            (Ok(value), stale) => {
+                self.count(match stale {
+                    Some(_) => Outcome::Refresh,
+                    None => Outcome::Miss,
+                });
                 let ttl = match value {
                     Some(_) => self.settings.ttl,
                     None => self.settings.negative_ttl,
@@ -169,6 +193,7 @@ impl<S: MappingSource> MappingSource for CachedMappings<S> {
             }
             (Err(error), Some(last)) => {
                 tracing::warn!(host = %key, error = %error.with_causes(), "mapping store failed; serving the last good copy");
+                self.count(Outcome::Stale);
                 self.store(
                     key.to_string(),
                     last.clone(),
@@ -176,7 +201,10 @@ impl<S: MappingSource> MappingSource for CachedMappings<S> {
                 );
                 Ok(last)
             }
-            (Err(error), None) => Err(error),
+            (Err(error), None) => {
+                self.count(Outcome::Error);
+                Err(error)
+            }
         }
     }
 }
@@ -350,6 +378,50 @@ mod tests {
             assert!(panicked.is_err());
         });
         assert!(mutex.is_poisoned());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_lookup_counts_one_outcome() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        // The handles bind to the recorder present when the cache is built.
+        let c = metrics::with_local_recorder(&recorder, cache);
+        assert!(c.host("images.acme.dev").await.unwrap().is_some()); // miss
+        assert!(c.host("images.acme.dev").await.unwrap().is_some()); // hit
+        assert!(c.host("scanner.example").await.unwrap().is_none()); // miss
+        assert!(c.host("scanner.example").await.unwrap().is_none()); // negative_hit
+        c.source.failing.store(true, Ordering::SeqCst);
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(c.host("images.acme.dev").await.unwrap().is_some()); // stale
+        assert!(c.host("new.acme.dev").await.is_err()); // error
+        c.source.failing.store(false, Ordering::SeqCst);
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert!(c.host("images.acme.dev").await.unwrap().is_some()); // refresh
+        let mut counted: Vec<(String, u64)> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let key = key.key();
+                assert_eq!(key.name(), "pullgate_mapping_cache_total");
+                let result = key.labels().find(|l| l.key() == "result").unwrap();
+                let DebugValue::Counter(n) = value else {
+                    panic!("{value:?}")
+                };
+                (result.value().to_string(), n)
+            })
+            .collect();
+        counted.sort();
+        let expected = [
+            ("error", 1),
+            ("hit", 1),
+            ("miss", 2),
+            ("negative_hit", 1),
+            ("refresh", 1),
+            ("stale", 1),
+        ];
+        assert_eq!(counted, expected.map(|(r, n)| (r.to_string(), n)));
     }
 
     #[tokio::test(start_paused = true)]

@@ -101,7 +101,7 @@ fn the_ddl_lists_exactly_the_event_fields_of_docs_events_md() {
         a, b,
         "docs/events.md fields vs infra/sql/events_table.sql columns"
     );
-    assert_eq!(declared.len(), 32);
+    assert_eq!(declared.len(), 33);
 }
 
 use pullgate_domain::event::{Field, EVENT_FIELDS};

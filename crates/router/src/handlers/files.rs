@@ -47,6 +47,7 @@ pub(super) async fn answer<'t>(
         upstream: base,
         upstream_name: None,
         reference: None,
+        failover: None,
     };
     Ok(Answer::new(response, Some(taken), Some(served)))
 }

@@ -2,8 +2,8 @@
 //!
 //! Each handler returns an [`Answer`]: the response, the path it took and
 //! what it served, borrowed from the request and the host's mappings. The
-//! dispatcher hands the answer to the event path and the access line, so
-//! handlers never write into a shared record.
+//! dispatcher hands the answer to the event path, the access line and the
+//! request counter, so handlers never write into a shared record.
 
 mod files;
 mod ping;
@@ -45,6 +45,9 @@ pub(crate) struct Served<'t> {
     pub(crate) upstream_name: Option<Cow<'t, str>>,
     /// The tag or digest asked for, where the endpoint has one.
     pub(crate) reference: Option<&'t str>,
+    /// `auto` when the gateway sent the request to the fallback because
+    /// the primary fails, `manual` when the operator marked it down.
+    pub(crate) failover: Option<&'static str>,
 }
 
 impl<'t> Answer<'t> {
@@ -119,6 +122,9 @@ pub(crate) async fn handle<S: MappingSource>(
         events.record(&parts, kind, &answer, user_agent, answered, elapsed);
     }
     access_log::write(&parts, kind, &answer, user_agent, elapsed);
+    gateway
+        .requests
+        .count(kind, answer.taken, answer.response.status());
     answer.response
 }
 
@@ -158,6 +164,7 @@ async fn dispatch<'t, S: MappingSource>(
             refusals::UPSTREAM_UNAVAILABLE
         })?
         .ok_or(refusals::HOST_UNKNOWN)?;
+    let mappings = gateway.upstream.health.apply(mappings);
     let host = HostContext {
         name: host_name,
         scheme: gateway.config.public_scheme,

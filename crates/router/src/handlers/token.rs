@@ -9,7 +9,7 @@
 
 use super::{Answer, HostContext};
 use crate::reply::ANONYMOUS_TOKEN;
-use crate::upstream::{read_limited, unreadable, UpstreamClient};
+use crate::upstream::{unreadable, UpstreamClient};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http::request::Parts;
@@ -158,14 +158,15 @@ async fn exchange(
         };
         realm_client.get(format!("{}{sep}{query}", challenge.realm))
     };
-    let response = request.headers(headers).send().await.map_err(|e| {
+    let response = client.send(request.headers(headers)).await.map_err(|e| {
         tracing::warn!(realm = %challenge.realm, error = %e, "token request failed");
         refusals::UPSTREAM_UNAVAILABLE
     })?;
     let status =
         StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-    let body = read_limited(response, MAX_TOKEN_RESPONSE)
+    let body = client
+        .read_limited(response, MAX_TOKEN_RESPONSE)
         .await
         .map_err(|e| unreadable("token", e))?;
     let mut out = Response::new(Body::from(body));
