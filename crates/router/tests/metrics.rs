@@ -187,7 +187,9 @@ async fn upstream_calls_are_timed_and_their_failures_counted_by_reason() {
     let snapshotter = recorder.snapshotter();
     let _local = metrics::set_default_local_recorder(&recorder);
 
-    // A relayed manifest: one upstream call, no failure.
+    // A relayed manifest through the (default, on) manifest cache: a miss
+    // is two upstream calls, the HEAD that resolves the tag and the GET of
+    // the body; no failure.
     let upstream = Upstream::start(TokenAnswer::Token).await;
     let app = proxy_gateway(&upstream.base);
     let request = Request::builder()
@@ -198,7 +200,7 @@ async fn upstream_calls_are_timed_and_their_failures_counted_by_reason() {
         .unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(upstream_calls(&recorded(&snapshotter)), 1);
+    assert_eq!(upstream_calls(&recorded(&snapshotter)), 2);
 
     // A token answer over the limit: the call is timed, the body refused.
     let oversized = Upstream::start(TokenAnswer::Sized(1024 * 1024 + 1)).await;
