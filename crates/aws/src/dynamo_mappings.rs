@@ -410,7 +410,7 @@ mod tests {
         let err = spec_from_item(&bad).unwrap().validate().unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("invalid credentials \"vault:x\""),
+                .starts_with("invalid credentials \"vault:…\""),
             "{err}"
         );
     }

@@ -65,8 +65,9 @@ fn the_credentials_field_grammar() {
         ("evil.123456789012.dkr.ecr.us-east-1.amazonaws.com/a", "proxy", None, Ok(None)),
         // Refusals.
         ("ghcr.io/acme/app", "proxy", Some(""), err("", "empty: expected env:PREFIX, file:/path, secretsmanager:ID, ecr or none")),
-        ("ghcr.io/acme/app", "proxy", Some("vault:x"), err("vault:x", "unknown scheme: expected env:PREFIX, file:/path, secretsmanager:ID, ecr or none")),
-        ("ghcr.io/acme/app", "proxy", Some("hunter2"), err("hunter2", "unknown scheme: expected env:PREFIX, file:/path, secretsmanager:ID, ecr or none")),
+        ("ghcr.io/acme/app", "proxy", Some("vault:x"), err("vault:…", "unknown scheme: expected env:PREFIX, file:/path, secretsmanager:ID, ecr or none")),
+        // A secret written into the field is never quoted back.
+        ("ghcr.io/acme/app", "proxy", Some("hunter2"), err("…", "unknown scheme: expected env:PREFIX, file:/path, secretsmanager:ID, ecr or none")),
         ("ghcr.io/acme/app", "proxy", Some("env:"), err("env:", "empty name after the scheme")),
         ("ghcr.io/acme/app", "proxy", Some("file:"), err("file:", "empty name after the scheme")),
         ("ghcr.io/acme/app", "proxy", Some("secretsmanager:"), err("secretsmanager:", "empty name after the scheme")),

@@ -121,6 +121,25 @@ impl MappingSpec {
     }
 }
 
+/// A refused `credentials` value as an error may quote it: an operator who
+/// wrote the secret itself into the field (`credentials = "hunter2"`) must
+/// not find it in the log line that skips the item. A known scheme's
+/// value is a reference and shown whole; of anything else only the part
+/// before a `:` is shown.
+fn shown(value: &str) -> String {
+    let value = value.trim();
+    match value.split_once(':') {
+        Some(("env" | "file" | "secretsmanager", _)) => value.to_string(),
+        Some((scheme, _))
+            if scheme.len() <= 32 && scheme.bytes().all(|b| b.is_ascii_lowercase()) =>
+        {
+            format!("{scheme}:…")
+        }
+        _ if matches!(value, "" | "ecr" | "none") => value.to_string(),
+        _ => "…".to_string(),
+    }
+}
+
 /// The credentials an upstream is asked with: the `credentials` value, or
 /// for an ECR registry host without one, `ecr` (except in redirect mode,
 /// where the client brings its own: docker's ECR credential helper).
@@ -131,7 +150,7 @@ fn credentials_of(
 ) -> Result<Option<Arc<CredentialSource>>, MappingError> {
     let source = match value {
         Some(value) => CredentialSource::parse(value, upstream.authority())
-            .map_err(|why| MappingError::Credentials(value.to_string(), why))?,
+            .map_err(|why| MappingError::Credentials(shown(value), why))?,
         None if mode == Mode::Redirect => None,
         None => ecr_registry_of(upstream.authority()).map(CredentialSource::Ecr),
     };
