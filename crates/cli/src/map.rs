@@ -446,6 +446,87 @@ mod tests {
         MappingTable::from_toml(&exported).unwrap();
     }
 
+    /// `pullgate map --file F ARGS…`, parsed as the command line is.
+    fn map(file: &Path, args: &[&str]) -> anyhow::Result<()> {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            map: MapArgs,
+        }
+        let file = file.to_str().unwrap();
+        let argv = ["pullgate-map", "--file", file]
+            .into_iter()
+            .chain(args.iter().copied());
+        run(<Cli as clap::Parser>::try_parse_from(argv)?.map)
+    }
+
+    #[test]
+    fn map_add_writes_the_credentials_reference_and_refuses_a_bad_one() {
+        let dir = std::env::temp_dir().join(format!("pullgate-map-creds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("mappings.toml");
+        let _ = std::fs::remove_file(&file);
+        map(
+            &file,
+            &[
+                "add",
+                "images.acme.dev/private",
+                "ghcr.io/acme/private",
+                "--mode",
+                "proxy",
+                "--credentials",
+                " secretsmanager:pullgate/ghcr ",
+            ],
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.contains("credentials = \"secretsmanager:pullgate/ghcr\"\n"),
+            "{text}"
+        );
+        let table = MappingTable::from_toml(&text).unwrap();
+        let mapping = table.host("images.acme.dev").unwrap().oci()[0].clone();
+        assert!(mapping.has_credentials());
+
+        let refusals = [
+            ("vault:x", "invalid credentials \"vault:…\": unknown scheme"),
+            ("hunter2", "invalid credentials \"…\": unknown scheme"),
+            ("env:", "empty name after the scheme"),
+            ("file:relative.json", "file: needs an absolute path"),
+        ];
+        for (value, why) in refusals {
+            let args = [
+                "add",
+                "images.acme.dev/other",
+                "ghcr.io/acme/other",
+                "--mode",
+                "proxy",
+                "--credentials",
+                value,
+            ];
+            let error = format!("{:#}", map(&file, &args).unwrap_err());
+            assert!(error.starts_with("images.acme.dev/other: "), "{error}");
+            assert!(error.contains(why), "{value}: {error}");
+        }
+        // A redirected client talks to the upstream itself: no account.
+        let args = [
+            "add",
+            "images.acme.dev/r",
+            "ghcr.io/acme/r",
+            "--mode",
+            "redirect",
+            "--credentials",
+            "env:GHCR",
+        ];
+        assert!(map(&file, &args).is_err());
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            text,
+            "a refused add wrote nothing"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn public_names_split_into_host_and_prefix() {
         assert_eq!(split_public("images.acme.dev"), ("images.acme.dev", ""));
