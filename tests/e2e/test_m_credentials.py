@@ -12,6 +12,9 @@ ECR and Secrets Manager. pullgate-serve (with the `aws` feature) proxies:
   image from the Basic-auth registry with a real client, bytes verified;
 - a token request naming a repository outside the mapping is refused, and
   the publisher's account is never sent for it;
+- the gateway Lambda (its bootstrap on the local Runtime API) does the
+  same for `secretsmanager:` and `ecr` mappings that `pullgate map add
+  --credentials` wrote to DynamoDB;
 - no password or token used appears in pullgate's log, access log, event
   files or any response body of the run.
 
@@ -277,6 +280,40 @@ def test_a_basic_auth_upstream_serves_with_each_credential_source(run, name, use
     status, _ = get(run, f"http://{run.basic[user]}/v2/basic/app/manifests/single", {"Authorization": f"Basic {basic}"})
     assert status == 401
     assert pull(run, f"{run.basic_host}/{name}:single") == run.pushed[user]
+
+
+def test_the_gateway_lambda_proxies_with_secretsmanager_and_ecr_credentials(run, tmp_path):
+    """The Lambda entry point's wiring: mappings written with
+    `pullgate map add --credentials` into DynamoDB, the bootstrap binary
+    on the local Runtime API, its secret and its ECR token from moto."""
+    from test_g_lambda import Function, body_of, load_event, pullgate_map
+    from harness.aws_moto import TABLE
+
+    run.moto.create_resources()
+    host = "images.creds.test"
+    for name, user, ref in (("sm/app", SM_USER, f"secretsmanager:{SECRET_ID}"), ("ecr/app", ECR_USER, "ecr")):
+        added = pullgate_map(run.moto.url, "--table", TABLE, "add", f"{host}/{name}",
+                             f"http://{run.basic[user]}/basic/app", "--mode", "proxy", "--credentials", ref)
+        assert added.returncode == 0, added.stderr
+        run.bodies.append(added.stdout + added.stderr)
+    fn = Function(str(tmp_path), run.moto, run.moto.url)
+    try:
+        for name, user in (("sm/app", SM_USER), ("ecr/app", ECR_USER)):
+            payload = load_event("manifest-get")
+            path = f"/v2/{name}/manifests/single"
+            payload["rawPath"] = payload["requestContext"]["http"]["path"] = path
+            payload["headers"]["host"] = payload["requestContext"]["domainName"] = host
+            payload["headers"]["accept"] = "application/vnd.oci.image.manifest.v1+json"
+            # An anonymous client that cannot follow a redirect: proxied.
+            payload["headers"]["user-agent"] = payload["requestContext"]["http"]["userAgent"] = "skopeo/1.9.3"
+            response = fn.invoke(payload)
+            body = body_of(response)
+            run.bodies.append(body)
+            assert response["statusCode"] == 200, (response, fn.proc.log_text()[-3000:])
+            assert "sha256:" + hashlib.sha256(body.encode()).hexdigest() == run.pushed[user]
+    finally:
+        fn.stop()
+        run.bodies.append(fn.proc.log_text())
 
 
 def test_no_password_or_token_is_in_any_log_event_or_body(run):
