@@ -79,3 +79,41 @@ def test_mapping_table_key_schema():
     assert [(k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]] == [("host", "HASH"), ("name", "RANGE")]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def gateway_statements():
+    policies = template()["Resources"]["GatewayFunction"]["Properties"]["Policies"]
+    assert len(policies) == 1
+    return policies[0]["Statement"]
+
+
+def test_upstream_credentials_are_least_privilege():
+    """Upstream secrets and ECR repositories are granted only as listed in
+    their parameters, and not at all when those are empty (issue 13)."""
+    t = template()
+    conditions = t["Conditions"]
+    for parameter, condition in (("UpstreamSecretArns", "HasUpstreamSecrets"),
+                                 ("EcrRepositoryArns", "HasEcrRepositories")):
+        assert t["Parameters"][parameter]["Type"] == "CommaDelimitedList"
+        assert t["Parameters"][parameter]["Default"] == ""
+        assert conditions[condition] == {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": parameter}]}, ""]}]}
+    conditional = {}
+    for statement in gateway_statements():
+        if "Fn::If" in statement:
+            condition, then, otherwise = statement["Fn::If"]
+            assert otherwise == {"Ref": "AWS::NoValue"}
+            actions = then["Action"] if isinstance(then["Action"], list) else [then["Action"]]
+            for action in actions:
+                conditional[action] = (condition, then["Resource"])
+        else:
+            # Unconditional statements never reach upstream secrets or ECR.
+            assert not str(statement["Action"]).startswith("ecr:"), statement
+            if statement["Action"] == "secretsmanager:GetSecretValue":
+                assert statement["Resource"] == {"Ref": "ClientIdKey"}
+    assert conditional == {
+        "secretsmanager:GetSecretValue": ("HasUpstreamSecrets", {"Ref": "UpstreamSecretArns"}),
+        # The one action IAM cannot scope to a resource.
+        "ecr:GetAuthorizationToken": ("HasEcrRepositories", "*"),
+        "ecr:BatchGetImage": ("HasEcrRepositories", {"Ref": "EcrRepositoryArns"}),
+        "ecr:GetDownloadUrlForLayer": ("HasEcrRepositories", {"Ref": "EcrRepositoryArns"}),
+    }

@@ -9,7 +9,9 @@
 //! Item attributes (see the README for an `aws dynamodb put-item` example):
 //! `host` S, `name` S, `upstream` S, and optional `mode` S (redirect | proxy |
 //! auto), `kind` S (oci | http), `fallback` S, `down` BOOL, `rewrite_index`
-//! BOOL. Other attributes are ignored. Items are checked with the same
+//! BOOL, `credentials` S (where the upstream credentials live: `env:PREFIX`,
+//! `file:/path`, `secretsmanager:ID`, `ecr`, `none`; never the secret).
+//! Other attributes are ignored. Items are checked with the same
 //! validation as the mapping file; an invalid item is logged and skipped, so
 //! one bad item cannot take a host down.
 
@@ -135,6 +137,7 @@ pub fn spec_from_item(item: &Item) -> Result<MappingSpec, ItemError> {
         fallback: string(item, "fallback"),
         down: boolean(item, "down").unwrap_or(false),
         rewrite_index: boolean(item, "rewrite_index").unwrap_or(true),
+        credentials: string(item, "credentials"),
     })
 }
 
@@ -171,6 +174,12 @@ pub fn item_from_spec(spec: &MappingSpec, mapping: &Mapping) -> Item {
     }
     if !spec.rewrite_index {
         item.insert("rewrite_index".into(), AttributeValue::Bool(false));
+    }
+    if let Some(credentials) = &spec.credentials {
+        item.insert(
+            "credentials".into(),
+            AttributeValue::S(credentials.trim().into()),
+        );
     }
     item
 }
@@ -364,6 +373,7 @@ mod tests {
             fallback: Some("ghcr.io/acme".into()),
             down: true,
             rewrite_index: true,
+            credentials: None,
         };
         let mapping = spec.clone().validate().unwrap();
         let item = item_from_spec(&spec, &mapping);
@@ -372,6 +382,37 @@ mod tests {
         let back = spec_from_item(&item).unwrap();
         assert_eq!(back.name, "");
         assert_eq!(back.clone().validate().unwrap(), mapping);
+    }
+
+    #[test]
+    fn the_credentials_reference_round_trips_and_a_bad_one_says_why() {
+        let spec = MappingSpec {
+            host: "images.acme.dev".into(),
+            name: "private/app".into(),
+            upstream: "ghcr.io/acme/private".into(),
+            mode: Mode::Proxy,
+            kind: None,
+            fallback: None,
+            down: false,
+            rewrite_index: true,
+            credentials: Some(" secretsmanager:pullgate/ghcr ".into()),
+        };
+        let mapping = spec.clone().validate().unwrap();
+        let item = item_from_spec(&spec, &mapping);
+        assert_eq!(
+            item["credentials"].as_s().unwrap(),
+            "secretsmanager:pullgate/ghcr"
+        );
+        let back = spec_from_item(&item).unwrap();
+        assert_eq!(back.validate().unwrap(), mapping);
+        let mut bad = item.clone();
+        bad.insert("credentials".into(), AttributeValue::S("vault:x".into()));
+        let err = spec_from_item(&bad).unwrap().validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid credentials \"vault:…\""),
+            "{err}"
+        );
     }
 
     #[test]

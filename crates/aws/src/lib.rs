@@ -3,6 +3,7 @@
 pub mod client_id_key;
 pub mod dynamo_mappings;
 pub mod firehose_sink;
+pub mod upstream_credentials;
 
 /// The SDK configuration type, for entry points that hold one.
 pub use aws_config::SdkConfig;

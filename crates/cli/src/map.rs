@@ -49,6 +49,10 @@ enum MapCommand {
         /// kind http: do not rewrite index.yaml chart URLs.
         #[arg(long)]
         no_rewrite_index: bool,
+        /// Where the upstream credentials live (never the secret itself):
+        /// env:PREFIX, file:/path, secretsmanager:ID, ecr or none.
+        #[arg(long, value_name = "REF")]
+        credentials: Option<String>,
         /// Overwrite an existing mapping of the same HOST/NAME.
         #[arg(long)]
         replace: bool,
@@ -101,6 +105,7 @@ fn canonical(spec: &MappingSpec, mapping: &Mapping) -> MappingSpec {
         fallback: spec.fallback.as_ref().map(|f| f.trim().to_string()),
         down: spec.down,
         rewrite_index: spec.rewrite_index,
+        credentials: spec.credentials.as_ref().map(|c| c.trim().to_string()),
     }
 }
 
@@ -127,6 +132,9 @@ fn toml_entry(spec: &MappingSpec) -> String {
     if !spec.rewrite_index {
         out += "rewrite_index = false\n";
     }
+    if let Some(credentials) = &spec.credentials {
+        out += &format!("credentials = {}\n", quoted(credentials));
+    }
     out
 }
 
@@ -149,6 +157,9 @@ fn summary(spec: &MappingSpec) -> String {
     }
     if spec.down {
         line += ", primary down";
+    }
+    if let Some(credentials) = &spec.credentials {
+        line += &format!(", credentials {credentials}");
     }
     line + ")"
 }
@@ -295,6 +306,7 @@ fn public_key(public: &str) -> anyhow::Result<(String, String)> {
         fallback: None,
         down: false,
         rewrite_index: true,
+        credentials: None,
     };
     let mapping = validate(&probe)?;
     Ok((mapping.host, mapping.name))
@@ -329,6 +341,7 @@ async fn command(store: &Store, command: MapCommand) -> anyhow::Result<()> {
             fallback,
             down,
             no_rewrite_index,
+            credentials,
             replace,
         } => {
             let (host, name) = split_public(&public);
@@ -341,6 +354,7 @@ async fn command(store: &Store, command: MapCommand) -> anyhow::Result<()> {
                 fallback,
                 down,
                 rewrite_index: !no_rewrite_index,
+                credentials,
             };
             let mapping = validate(&spec)?;
             let canonical = canonical(&spec, &mapping);
@@ -416,6 +430,12 @@ mod tests {
             upstream = "docker.io/acme/app"
             fallback = "ghcr.io/acme/app"
             down = true
+            [[mappings]]
+            host = "images.acme.dev"
+            name = "private"
+            upstream = "ghcr.io/acme/private"
+            mode = "proxy"
+            credentials = "secretsmanager:pullgate/ghcr"
         "#;
         let mut specs = specs_from_toml(text).unwrap();
         sort(&mut specs);
@@ -424,6 +444,87 @@ mod tests {
         sort(&mut again);
         assert_eq!(specs, again);
         MappingTable::from_toml(&exported).unwrap();
+    }
+
+    /// `pullgate map --file F ARGS…`, parsed as the command line is.
+    fn map(file: &Path, args: &[&str]) -> anyhow::Result<()> {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            map: MapArgs,
+        }
+        let file = file.to_str().unwrap();
+        let argv = ["pullgate-map", "--file", file]
+            .into_iter()
+            .chain(args.iter().copied());
+        run(<Cli as clap::Parser>::try_parse_from(argv)?.map)
+    }
+
+    #[test]
+    fn map_add_writes_the_credentials_reference_and_refuses_a_bad_one() {
+        let dir = std::env::temp_dir().join(format!("pullgate-map-creds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("mappings.toml");
+        let _ = std::fs::remove_file(&file);
+        map(
+            &file,
+            &[
+                "add",
+                "images.acme.dev/private",
+                "ghcr.io/acme/private",
+                "--mode",
+                "proxy",
+                "--credentials",
+                " secretsmanager:pullgate/ghcr ",
+            ],
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.contains("credentials = \"secretsmanager:pullgate/ghcr\"\n"),
+            "{text}"
+        );
+        let table = MappingTable::from_toml(&text).unwrap();
+        let mapping = table.host("images.acme.dev").unwrap().oci()[0].clone();
+        assert!(mapping.has_credentials());
+
+        let refusals = [
+            ("vault:x", "invalid credentials \"vault:…\": unknown scheme"),
+            ("hunter2", "invalid credentials \"…\": unknown scheme"),
+            ("env:", "empty name after the scheme"),
+            ("file:relative.json", "file: needs an absolute path"),
+        ];
+        for (value, why) in refusals {
+            let args = [
+                "add",
+                "images.acme.dev/other",
+                "ghcr.io/acme/other",
+                "--mode",
+                "proxy",
+                "--credentials",
+                value,
+            ];
+            let error = format!("{:#}", map(&file, &args).unwrap_err());
+            assert!(error.starts_with("images.acme.dev/other: "), "{error}");
+            assert!(error.contains(why), "{value}: {error}");
+        }
+        // A redirected client talks to the upstream itself: no account.
+        let args = [
+            "add",
+            "images.acme.dev/r",
+            "ghcr.io/acme/r",
+            "--mode",
+            "redirect",
+            "--credentials",
+            "env:GHCR",
+        ];
+        assert!(map(&file, &args).is_err());
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            text,
+            "a refused add wrote nothing"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub fn path_for(host: &HostMappings, mapping: &Mapping, client: ClientFamily) ->
     match mapping.mode {
         Mode::Redirect => Path::Redirect,
         Mode::Proxy => Path::Proxy,
+        // The publisher's credentials only help a client we proxy.
+        Mode::Auto if mapping.has_credentials() => Path::Proxy,
         Mode::Auto if host_redirects(host, client) => Path::Redirect,
         Mode::Auto => Path::Proxy,
     }
@@ -41,7 +43,9 @@ fn host_redirects(host: &HostMappings, client: ClientFamily) -> bool {
         Mode::Redirect => true,
         Mode::Proxy => false,
         Mode::Auto => {
-            client.follows_redirects_with_auth() && (m.keeps_names() || client.copes_with_renames())
+            !m.has_credentials()
+                && client.follows_redirects_with_auth()
+                && (m.keeps_names() || client.copes_with_renames())
         }
     })
 }
@@ -137,6 +141,21 @@ mod tests {
             let m = &h.oci()[0];
             assert_eq!(path_for(h, m, client), expected, "{} {client:?}", m.name);
         }
+    }
+
+    #[test]
+    fn auto_proxies_a_mapping_with_credentials_and_so_its_whole_host() {
+        let toml = "[[mappings]]\nhost=\"h\"\nname=\"acme/app\"\nupstream=\"ghcr.io/acme/app\"\n\
+                    credentials=\"env:GHCR\"\n\
+                    [[mappings]]\nhost=\"h\"\nname=\"acme/tools\"\nupstream=\"ghcr.io/acme/tools\"\n";
+        let t = MappingTable::from_toml(toml).unwrap();
+        let h = t.host("h").unwrap();
+        for m in h.oci() {
+            for client in [Docker, Containerd, ContainersImage, Other] {
+                assert_eq!(path_for(h, m, client), Path::Proxy, "{} {client:?}", m.name);
+            }
+        }
+        assert_eq!(ping(h, Containerd, false), PingAnswer::Challenge);
     }
 
     #[test]

@@ -129,6 +129,19 @@ pub mod refusals {
         Unavailable,
         "the upstream registry could not be reached",
     );
+    /// The mapping's credentials would be used (the client is anonymous)
+    /// and a scope names a repository outside that mapping.
+    pub const CREDENTIALS_SCOPE_DENIED: RegistryError = RegistryError::new(
+        403,
+        Denied,
+        "token scope names a repository outside the mapping whose upstream credentials would be used",
+    );
+    /// The mapping's credentials could not be had (the log says why).
+    pub const UPSTREAM_CREDENTIALS_UNAVAILABLE: RegistryError = RegistryError::new(
+        502,
+        Unavailable,
+        "the gateway could not get its credentials for the upstream registry",
+    );
     pub const SCOPE_DENIED: RegistryError = RegistryError::new(
         403,
         Denied,

@@ -13,6 +13,7 @@
 
 pub mod challenge;
 pub mod client;
+pub mod credentials;
 pub mod decision;
 pub mod enrich;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod inline_str;
 pub mod location;
 pub mod mapping;
 pub mod privacy;
+pub mod realm;
 pub mod reference;
 pub mod route;
 pub mod scope;
@@ -28,6 +30,7 @@ pub mod sink;
 pub mod store;
 pub mod text;
 pub mod time;
+pub mod token_scopes;
 pub mod useragent;
 mod words;
 

@@ -22,6 +22,7 @@
 
 mod access_log;
 pub mod client_addr;
+mod credentials;
 mod events;
 mod handlers;
 mod headers;
@@ -30,12 +31,14 @@ pub mod manifest_cache;
 mod manifests;
 pub mod metrics;
 mod proxy;
+mod realm;
 mod reply;
 mod request_id;
 mod upstream;
 
 use axum::body::Body;
 use axum::http::Request;
+use pullgate_domain::credentials::CredentialCache;
 use pullgate_domain::store::MappingSource;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +47,10 @@ pub use client_addr::ClientAddr;
 pub use events::Events;
 pub use manifest_cache::ManifestCacheSettings;
 pub use upstream::{UpstreamClient, UpstreamError};
+
+/// What a `secretsmanager:` or `ecr` mapping gets from a gateway built
+/// without the AWS resolver (`Gateway::with_credentials`).
+pub const NO_AWS_CREDENTIALS: &str = "this gateway has no AWS credential resolver: pullgate-serve needs the `aws` feature (cargo build -p pullgate-server --features aws; the full pullgate has it)";
 
 /// Total bytes of request headers we read; larger requests get 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -104,6 +111,14 @@ impl<S: MappingSource> Gateway<S> {
             events: None,
             requests: metrics::RequestCounters::new(),
         })
+    }
+
+    /// Where mappings' upstream credentials come from: the entry point's
+    /// resolver behind a cache it may keep a handle on (to warm it). The
+    /// default resolves `env:` and `file:` sources only.
+    pub fn with_credentials(mut self, credentials: Arc<CredentialCache>) -> Self {
+        self.upstream.credentials = credentials;
+        self
     }
 
     /// The probe that clears (and, for redirected clients, trips) failing

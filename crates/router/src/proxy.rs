@@ -52,6 +52,9 @@ pub struct Call<'a> {
     pub public_name: &'a str,
     pub upstream_name: &'a str,
     pub url: &'a str,
+    /// Sent instead of the client's `Authorization` (`credentials.rs`);
+    /// an error (credentials unavailable) is every upstream call's answer.
+    pub authorization: Result<Option<HeaderValue>, RegistryError>,
 }
 
 fn request_headers(parts: &Parts) -> HeaderMap {
@@ -103,10 +106,11 @@ pub(crate) async fn send_as(
     call: &Call<'_>,
     method: reqwest::Method,
 ) -> Result<reqwest::Response, RegistryError> {
-    let request = client
-        .http
-        .request(method, call.url)
-        .headers(request_headers(call.parts));
+    let mut headers = request_headers(call.parts);
+    if let Some(authorization) = call.authorization.clone()? {
+        headers.insert(header::AUTHORIZATION, authorization);
+    }
+    let request = client.http.request(method, call.url).headers(headers);
     client.send(request).await.map_err(|e| {
         tracing::warn!(upstream = %call.upstream.registry.base, error = %e, "upstream request failed");
         refusals::UPSTREAM_UNAVAILABLE

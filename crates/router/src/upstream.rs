@@ -9,6 +9,7 @@ use crate::metrics::{Failure, UpstreamMetrics};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use pullgate_domain::challenge::{self, UpstreamAuth};
+use pullgate_domain::credentials::{CredentialCache, LocalCredentials};
 use pullgate_domain::error::{refusals, RegistryError};
 use pullgate_domain::location;
 use pullgate_domain::mapping::Registry;
@@ -25,6 +26,10 @@ pub struct UpstreamClient {
     pub(crate) health: Arc<UpstreamHealth>,
     auth_cache: RwLock<HashMap<String, (UpstreamAuth, Instant)>>,
     auth_ttl: Duration,
+    /// Mappings' upstream credentials (`credentials.rs`) and the clients
+    /// that fetch token realms (`realm.rs`).
+    pub(crate) credentials: std::sync::Arc<CredentialCache>,
+    pub(crate) realms: crate::realm::RealmClients,
     metrics: UpstreamMetrics,
 }
 
@@ -67,6 +72,10 @@ impl UpstreamClient {
             health: Arc::new(UpstreamHealth::default()),
             auth_cache: RwLock::new(HashMap::new()),
             auth_ttl,
+            credentials: std::sync::Arc::new(CredentialCache::new(std::sync::Arc::new(
+                LocalCredentials::new(crate::NO_AWS_CREDENTIALS),
+            ))),
+            realms: crate::realm::RealmClients::new(timeout, auth_ttl),
             metrics: UpstreamMetrics::register(),
         })
     }

@@ -1,7 +1,8 @@
 //! The AWS adapters in `serve` (the `aws` feature): mappings from the
 //! DynamoDB table `pullgate map` writes, behind the same cache as in
 //! Lambda; events to a Firehose stream, flushed on a timer and at
-//! shutdown; the client-id key from Secrets Manager.
+//! shutdown; the client-id key from Secrets Manager; mappings' upstream
+//! credentials from Secrets Manager and ECR.
 
 use crate::control::Control;
 use crate::mapping_store::ServeMappings;
@@ -9,6 +10,10 @@ use crate::readiness::Readiness;
 use anyhow::Context;
 use pullgate_aws::dynamo_mappings::DynamoMappings;
 use pullgate_aws::firehose_sink::{FirehoseApi, FirehoseSink};
+use pullgate_aws::upstream_credentials::AwsCredentials;
+use pullgate_domain::credentials::{
+    CredentialCache, CredentialError, CredentialResolver, CredentialSource, ResolveFuture,
+};
 use pullgate_domain::mapping::HostMappings;
 use pullgate_domain::store::{CacheSettings, CachedMappings, MappingSource, StoreError};
 use std::future::Future;
@@ -175,4 +180,36 @@ impl FirehoseOut {
             "events flushed to Firehose"
         );
     }
+}
+
+/// The AWS credential resolver (`secretsmanager:` and `ecr` sources, and
+/// `env:`/`file:` as the local one), its SDK calls run on the control
+/// runtime like the store's: the SDK's connections stay on one runtime
+/// whichever worker's request found the cache entry due.
+pub(crate) struct CredentialsOnControlRuntime {
+    resolver: Arc<AwsCredentials>,
+    control: Handle,
+}
+
+impl CredentialResolver for CredentialsOnControlRuntime {
+    fn resolve<'a>(&'a self, source: &'a CredentialSource) -> ResolveFuture<'a> {
+        let (resolver, owned) = (self.resolver.clone(), source.clone());
+        let call = self
+            .control
+            .spawn(async move { resolver.resolve(&owned).await });
+        Box::pin(async move {
+            call.await.map_err(|error| CredentialError::Backend {
+                source_ref: source.to_string(),
+                reason: format!("the credential call did not finish: {error}"),
+            })?
+        })
+    }
+}
+
+pub(crate) fn upstream_credentials(control: &Control) -> Arc<CredentialCache> {
+    let resolver = CredentialsOnControlRuntime {
+        resolver: Arc::new(AwsCredentials::new(control.sdk_config())),
+        control: control.handle().clone(),
+    };
+    Arc::new(CredentialCache::new(Arc::new(resolver)))
 }

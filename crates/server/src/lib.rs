@@ -64,6 +64,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         manifest_cache: args.manifest_cache(),
     };
     let mut gateway = Gateway::new(mappings, config)?;
+    // Without the `aws` feature the gateway's default resolver answers:
+    // `env:` and `file:` sources, and a hint for the AWS ones.
+    #[cfg(feature = "aws")]
+    {
+        gateway = gateway.with_credentials(aws::upstream_credentials(&control));
+    }
     let probe_every = Duration::from_secs(args.health_probe_secs.max(1));
     control
         .handle()

@@ -39,18 +39,25 @@ pub fn check_mappings(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line per mapping, sorted: `host/name<TAB>mode<TAB>target`.
+/// One line per mapping, sorted: `host/name<TAB>mode<TAB>target`, and
+/// `<TAB>credentials REF` where the upstream is asked with credentials
+/// (the reference, never the secret).
 fn describe(table: &MappingTable) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for (host, mappings) in table.hosts() {
         for m in mappings.oci().iter().chain(mappings.http()) {
-            let target = match &m.target {
-                Target::Oci { upstream, .. } => {
-                    format!("{}/{}", upstream.registry.base, upstream.repository)
-                }
-                Target::Http { base, .. } => base.clone(),
+            let (target, credentials) = match &m.target {
+                Target::Oci { upstream, .. } => (
+                    format!("{}/{}", upstream.registry.base, upstream.repository),
+                    upstream.credentials.as_ref(),
+                ),
+                Target::Http { base, .. } => (base.clone(), None),
             };
-            lines.push(format!("{host}/{}\t{}\t{target}", m.name, m.mode.as_str()));
+            let mut line = format!("{host}/{}\t{}\t{target}", m.name, m.mode.as_str());
+            if let Some(credentials) = credentials {
+                line += &format!("\tcredentials {credentials}");
+            }
+            lines.push(line);
         }
     }
     lines.sort();
@@ -73,6 +80,25 @@ mod tests {
         let mut sorted = lines.clone();
         sorted.sort();
         assert_eq!(lines, sorted);
+    }
+
+    #[test]
+    fn credentials_show_as_their_reference() {
+        let table = parse(
+            "[[mappings]]\nhost = \"h\"\nname = \"p\"\nupstream = \"ghcr.io/acme/p\"\n\
+             credentials = \"env:GHCR\"\n\
+             [[mappings]]\nhost = \"h\"\nname = \"e\"\n\
+             upstream = \"123456789012.dkr.ecr.us-east-1.amazonaws.com/e\"\n",
+            "test.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            describe(&table),
+            [
+                "h/e\tauto\thttps://123456789012.dkr.ecr.us-east-1.amazonaws.com/e\tcredentials ecr",
+                "h/p\tauto\thttps://ghcr.io/acme/p\tcredentials env:GHCR",
+            ]
+        );
     }
 
     #[test]

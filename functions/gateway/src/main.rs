@@ -1,6 +1,8 @@
 //! The gateway Lambda: the same router `pullgate serve` runs, fed by
 //! lambda_http from API Gateway HTTP API (payload v2). This binary only
-//! wires: mappings from DynamoDB through the cache, events to Firehose
+//! wires: mappings from DynamoDB through the cache, upstream credentials
+//! from Secrets Manager and ECR (`pullgate_aws::upstream_credentials`),
+//! events to Firehose
 //! (flushed after the response: `flush.rs`), the client address from the
 //! trusted request context (`request_context.rs`).
 //!
@@ -28,9 +30,12 @@ mod settings;
 use flush::{flush_on_sigterm, FlushAfterResponse, RequestDone};
 use lambda_http::Request;
 use pullgate_aws::dynamo_mappings::DynamoMappings;
+use pullgate_aws::upstream_credentials::AwsCredentials;
+use pullgate_domain::credentials::CredentialCache;
 use pullgate_domain::store::CachedMappings;
 use pullgate_router::Gateway;
 use settings::GatewaySettings;
+use std::sync::Arc;
 use tower::ServiceExt;
 
 /// One request through the router; with events on, then tells the flush
@@ -64,7 +69,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         DynamoMappings::new(&config, settings.table),
         settings.mapping_cache,
     );
-    let gateway = Gateway::new(store, settings.gateway)?;
+    // Mappings' upstream credentials: Secrets Manager secrets and ECR
+    // tokens with the function's role, `env:` from its environment.
+    let credentials = CredentialCache::new(Arc::new(AwsCredentials::new(&config)));
+    let gateway = Gateway::new(store, settings.gateway)?.with_credentials(Arc::new(credentials));
     // Runs while the environment runs invocations (it is frozen between).
     tokio::spawn(gateway.health_probe(settings.health_probe)?.run());
 

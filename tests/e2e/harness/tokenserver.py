@@ -1,7 +1,8 @@
 """The tests' own token server, the way Docker Hub's auth service works:
 RS256 JWTs with an x5c chain the registry trusts. Anonymous users may pull
 every repository except private/*; alice (password wonderland) may pull and
-push everything. POST is refused with 404, as registries without OAuth do,
+push everything, as may the extra users a test passes (a publisher's
+account, a client's own). POST is refused with 404, as registries without OAuth do,
 so clients fall back to GET."""
 
 import base64
@@ -43,8 +44,9 @@ def make_signing_cert(cert_path: str):
 
 
 class TokenServer:
-    def __init__(self, port: int, cert_path: str):
+    def __init__(self, port: int, cert_path: str, users: dict[str, str] | None = None):
         self.port = port
+        self.users = {USER: PASSWORD, **(users or {})}
         self.key, self.cert = make_signing_cert(cert_path)
         self.x5c = base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()
         self.requests = []  # (method, query, user) for assertions
@@ -70,7 +72,7 @@ class TokenServer:
                         user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
                     except Exception:
                         user, password = "", ""
-                    if (user, password) != (USER, PASSWORD):
+                    if server.users.get(user) != password:
                         server.requests.append(("GET", url.query, "bad-credentials"))
                         body = b'{"details":"incorrect username or password"}'
                         self.send_response(401)
@@ -100,7 +102,7 @@ class TokenServer:
                     continue
                 rtype, name, actions = parts
                 wanted = [a for a in actions.split(",") if a]
-                if user == USER:
+                if user in self.users:
                     granted = wanted
                 elif name.startswith("private/"):
                     granted = []

@@ -8,6 +8,7 @@ mod spec;
 
 pub use spec::{specs_from_toml, MappingSpec};
 
+use crate::credentials::CredentialSource;
 use crate::reference::is_valid_name;
 use crate::store::host_candidates;
 use serde::Deserialize;
@@ -68,6 +69,9 @@ pub struct Upstream {
     pub registry: Arc<Registry>,
     /// Repository (prefix) at the registry; empty maps a whole namespace.
     pub repository: String,
+    /// Where the credentials the gateway uses here for anonymous clients
+    /// live (`credentials` on the primary; an ECR fallback gets `ecr`).
+    pub credentials: Option<Arc<CredentialSource>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +129,12 @@ pub enum MappingError {
     FallbackOnHttp(String),
     #[error("mapping {0}: marked down but has no fallback")]
     DownWithoutFallback(String),
+    #[error("invalid credentials {0:?}: {1}")]
+    Credentials(String, &'static str),
+    #[error("mapping {0}: credentials need kind oci (http mappings are redirects)")]
+    CredentialsOnHttp(String),
+    #[error("mapping {0}: credentials cannot be used in redirect mode (a redirected client talks to the upstream itself); use proxy or auto")]
+    CredentialsWithRedirect(String),
     #[error("mapping file: {0}")]
     File(String),
 }
@@ -157,6 +167,13 @@ impl Mapping {
         }
     }
 
+    /// Whether the upstream serving now is asked with the mapping's
+    /// credentials (for anonymous clients): such a mapping is proxied.
+    pub fn has_credentials(&self) -> bool {
+        self.active_upstream()
+            .is_some_and(|up| up.credentials.is_some())
+    }
+
     /// Whether clients see the same repository name the upstream uses: the
     /// condition under which redirecting clients authenticate upstream
     /// themselves (their token scope names the public name).
@@ -186,6 +203,12 @@ impl Upstream {
         } else {
             joined
         }
+    }
+
+    /// The registry's `host[:port]`.
+    pub fn authority(&self) -> &str {
+        let base = &self.registry.base;
+        base.split_once("://").map_or(base.as_str(), |(_, a)| a)
     }
 
     /// Parses `[scheme://]registry[/repository]`. Without a registry part
@@ -232,6 +255,7 @@ impl Upstream {
         Ok(Upstream {
             registry: Arc::new(Registry { base, docker_hub }),
             repository,
+            credentials: None,
         })
     }
 }

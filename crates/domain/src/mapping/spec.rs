@@ -3,8 +3,10 @@
 //! [`Mapping`]s.
 
 use super::{is_valid_authority, Mapping, MappingError, Mode, Target, Upstream};
+use crate::credentials::{ecr_registry_of, CredentialSource};
 use crate::reference::is_valid_name;
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// The entries of a TOML mapping file as written, before validation
 /// (`pullgate map` edits files entry by entry).
@@ -37,6 +39,10 @@ pub struct MappingSpec {
     pub down: bool,
     #[serde(default = "default_true")]
     pub rewrite_index: bool,
+    /// Where the upstream credentials live (`env:PREFIX`, `file:/path`,
+    /// `secretsmanager:ID`, `ecr`, `none`): a reference, never a secret.
+    #[serde(default)]
+    pub credentials: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -56,10 +62,16 @@ impl MappingSpec {
                 if !name.is_empty() && !is_valid_name(&name) {
                     return Err(MappingError::Name(self.name));
                 }
-                Target::Oci {
-                    upstream: Upstream::parse(&self.upstream)?,
-                    fallback: self.fallback.as_deref().map(Upstream::parse).transpose()?,
+                let mut upstream = Upstream::parse(&self.upstream)?;
+                let mut fallback = self.fallback.as_deref().map(Upstream::parse).transpose()?;
+                upstream.credentials =
+                    credentials_of(self.credentials.as_deref(), &upstream, self.mode)?;
+                if let Some(fallback) = &mut fallback {
+                    // The mapping's credentials are for its primary; a
+                    // fallback on ECR gets the gateway role's ECR token.
+                    fallback.credentials = credentials_of(None, fallback, self.mode)?;
                 }
+                Target::Oci { upstream, fallback }
             }
             "http" => {
                 if !name.is_empty() && !name.split('/').all(|s| is_valid_name(s) || s.contains('.'))
@@ -88,6 +100,16 @@ impl MappingSpec {
             id,
         };
         match &mapping.target {
+            Target::Http { .. } if self.credentials.is_some() => {
+                Err(MappingError::CredentialsOnHttp(mapping.id().to_string()))
+            }
+            Target::Oci { upstream, .. }
+                if mapping.mode == Mode::Redirect && upstream.credentials.is_some() =>
+            {
+                Err(MappingError::CredentialsWithRedirect(
+                    mapping.id().to_string(),
+                ))
+            }
             Target::Http { .. } if self.fallback.is_some() => {
                 Err(MappingError::FallbackOnHttp(mapping.id().to_string()))
             }
@@ -97,6 +119,42 @@ impl MappingSpec {
             _ => Ok(mapping),
         }
     }
+}
+
+/// A refused `credentials` value as an error may quote it: an operator who
+/// wrote the secret itself into the field (`credentials = "hunter2"`) must
+/// not find it in the log line that skips the item. A known scheme's
+/// value is a reference and shown whole; of anything else only the part
+/// before a `:` is shown.
+fn shown(value: &str) -> String {
+    let value = value.trim();
+    match value.split_once(':') {
+        Some(("env" | "file" | "secretsmanager", _)) => value.to_string(),
+        Some((scheme, _))
+            if scheme.len() <= 32 && scheme.bytes().all(|b| b.is_ascii_lowercase()) =>
+        {
+            format!("{scheme}:…")
+        }
+        _ if matches!(value, "" | "ecr" | "none") => value.to_string(),
+        _ => "…".to_string(),
+    }
+}
+
+/// The credentials an upstream is asked with: the `credentials` value, or
+/// for an ECR registry host without one, `ecr` (except in redirect mode,
+/// where the client brings its own: docker's ECR credential helper).
+fn credentials_of(
+    value: Option<&str>,
+    upstream: &Upstream,
+    mode: Mode,
+) -> Result<Option<Arc<CredentialSource>>, MappingError> {
+    let source = match value {
+        Some(value) => CredentialSource::parse(value, upstream.authority())
+            .map_err(|why| MappingError::Credentials(shown(value), why))?,
+        None if mode == Mode::Redirect => None,
+        None => ecr_registry_of(upstream.authority()).map(CredentialSource::Ecr),
+    };
+    Ok(source.map(Arc::new))
 }
 
 fn parse_http_base(spec: &str) -> Result<String, MappingError> {

@@ -4,7 +4,7 @@
 use super::{Answer, HostContext, Served};
 use crate::health::Trip;
 use crate::upstream::UpstreamClient;
-use crate::{proxy, reply};
+use crate::{credentials, proxy, reply};
 use axum::body::Body;
 use http::request::Parts;
 use http::Response;
@@ -113,6 +113,7 @@ async fn proxied(
         public_name: name,
         upstream_name: &to.repository,
         url: &to.target,
+        authorization: credentials::for_registry_call(client, &parts.headers, to.upstream).await,
     };
     match route {
         Route::Manifest { reference, .. } => crate::manifests::get(client, &call, *reference).await,

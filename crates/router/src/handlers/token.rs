@@ -2,7 +2,10 @@
 //! here; we translate every `scope` to upstream names, swap `service` for the
 //! upstream's, keep every other parameter verbatim, and let the upstream's
 //! own realm issue the token, with the client's Basic credentials passed
-//! through. The token is the upstream's: proxied requests carry it upstream.
+//! through, or for an anonymous client of a mapping with credentials, the
+//! mapping's (only for that mapping's repositories: `token_scopes`). The
+//! realm is fetched only where the realm rule allows (`realm.rs`). The
+//! token is the upstream's: proxied requests carry it upstream.
 
 use super::{Answer, HostContext};
 use crate::reply::ANONYMOUS_TOKEN;
@@ -15,10 +18,8 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC
 use pullgate_domain::challenge::UpstreamAuth;
 use pullgate_domain::decision::Path;
 use pullgate_domain::error::{refusals, RegistryError};
-use pullgate_domain::mapping::Registry;
 use pullgate_domain::route::query_pairs;
-use pullgate_domain::scope;
-use std::sync::Arc;
+use pullgate_domain::token_scopes;
 
 const MAX_FORM_BYTES: usize = 64 * 1024;
 const MAX_TOKEN_RESPONSE: usize = 1024 * 1024;
@@ -62,40 +63,42 @@ async fn exchange(
         .as_deref()
         .unwrap_or_else(|| parts.uri.query().unwrap_or(""));
 
-    let mut registry: Option<Arc<Registry>> = None;
     let mut saw_scope = false;
+    let mut scope_values: Vec<String> = Vec::new();
+    // Where the rewritten scopes go: where the client's first one was.
+    let mut scopes_at = None;
     let mut params: Vec<(&str, String)> = Vec::new();
     for (key, value) in query_pairs(raw) {
         match key {
             "scope" => {
                 saw_scope = true;
+                scopes_at.get_or_insert(params.len());
                 let plus_as_space = value.replace('+', " ");
                 let decoded = percent_decode_str(&plus_as_space)
                     .decode_utf8()
                     .map_err(|_| refusals::QUERY_INVALID)?;
-                let rewritten = scope::rewrite_all(&decoded, |name| {
-                    let matched = host.mappings.lookup(name)?;
-                    let upstream = matched.upstream()?;
-                    // One token comes from one realm: scopes for other
-                    // registries are dropped.
-                    let same = registry
-                        .get_or_insert_with(|| upstream.registry.clone())
-                        .base
-                        == upstream.registry.base;
-                    same.then(|| upstream.repository_for(matched.rest).into_owned())
-                });
-                params.extend(rewritten.iter().map(|s| ("scope", encode(s))));
+                scope_values.push(decoded.into_owned());
             }
             // Replaced by the upstream's own service below.
             "service" => {}
             _ => params.push((key, value.to_string())),
         }
     }
-    if saw_scope && registry.is_none() {
+    let anonymous = crate::credentials::is_anonymous(&parts.headers);
+    let planned = token_scopes::plan(
+        scope_values.iter().map(String::as_str),
+        host.mappings,
+        anonymous,
+    )?;
+    if saw_scope && planned.registry.is_none() {
         return Err(refusals::SCOPE_DENIED);
     }
+    let at = scopes_at.unwrap_or(params.len());
+    params.splice(at..at, planned.scopes.iter().map(|s| ("scope", encode(s))));
     // No scope (docker login): the host's registry, if it has just one.
-    let registry = registry.or_else(|| host.mappings.single_registry().cloned());
+    let registry = planned
+        .registry
+        .or_else(|| host.mappings.single_registry().cloned());
     let Some(registry) = registry else {
         return Ok(anonymous_token());
     };
@@ -107,6 +110,22 @@ async fn exchange(
         UpstreamAuth::Bearer(challenge) => challenge,
         UpstreamAuth::None | UpstreamAuth::Basic => return Ok(anonymous_token()),
     };
+    let realm_client = client
+        .realms
+        .client_for(&challenge.realm, &registry.base)
+        .await
+        .map_err(|e| {
+            tracing::warn!(upstream = %registry.base, error = %e, "token realm refused");
+            refusals::UPSTREAM_UNAVAILABLE
+        })?;
+    let publisher = match &planned.credentials {
+        Some(source) => Some(crate::credentials::basic(&client.credentials, source).await?),
+        None => None,
+    };
+    if publisher.is_some() {
+        // The account asked for is the publisher's, not one a client names.
+        params.retain(|(key, _)| *key != "account");
+    }
     if let Some(service) = &challenge.service {
         params.push(("service", encode(service)));
     }
@@ -122,19 +141,22 @@ async fn exchange(
             headers.insert(name, value.clone());
         }
     }
+    if let Some(publisher) = publisher {
+        headers.insert(header::AUTHORIZATION, publisher);
+    }
     let request = if is_post {
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         );
-        client.http.post(&challenge.realm).body(query)
+        realm_client.post(&challenge.realm).body(query)
     } else {
         let sep = if challenge.realm.contains('?') {
             '&'
         } else {
             '?'
         };
-        client.http.get(format!("{}{sep}{query}", challenge.realm))
+        realm_client.get(format!("{}{sep}{query}", challenge.realm))
     };
     let response = client.send(request.headers(headers)).await.map_err(|e| {
         tracing::warn!(realm = %challenge.realm, error = %e, "token request failed");

@@ -3,8 +3,13 @@
 //! with a Bearer challenge naming its own `/token` realm; the realm hands
 //! out one token; manifests and tag lists are served to holders of it;
 //! blobs answer 307 to a storage URL, as registries backed by object stores
-//! do. It records what it was asked, so tests can check what reached it.
+//! do. It records what it was asked, the Authorization its realm and its
+//! repository endpoints saw included, so tests can check what reached it.
+//! It can instead want Basic credentials (htpasswd registries, ECR), or
+//! name another realm in its challenge.
 //! Listens on 127.0.0.1:0: tests run in parallel without sharing a port.
+// Each test file uses a part of the fixture.
+#![allow(dead_code)]
 
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
@@ -45,6 +50,16 @@ pub struct Received {
     pub authorization: Option<String>,
 }
 
+/// How the upstream wants to be authenticated.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// A Bearer challenge naming a realm: its own `/token`, or `realm`.
+    Bearer { realm: Option<String> },
+    /// A Basic challenge (htpasswd, ECR): repository endpoints want
+    /// exactly this `Authorization` value.
+    Basic { authorization: String },
+}
+
 pub struct Upstream {
     /// `http://127.0.0.1:PORT`
     pub base: String,
@@ -54,16 +69,22 @@ pub struct Upstream {
 struct Shared {
     base: String,
     token_answer: TokenAnswer,
+    auth: Auth,
     received: Mutex<Vec<Received>>,
 }
 
 impl Upstream {
     pub async fn start(token_answer: TokenAnswer) -> Upstream {
+        Self::start_with(token_answer, Auth::Bearer { realm: None }).await
+    }
+
+    pub async fn start_with(token_answer: TokenAnswer, auth: Auth) -> Upstream {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Shared {
             base: base.clone(),
             token_answer,
+            auth,
             received: Mutex::new(Vec::new()),
         });
         let app = axum::Router::new()
@@ -114,7 +135,19 @@ impl Shared {
     /// 401 with our challenge; `scope` as a registry names it for the
     /// request it refused.
     fn challenge(&self, scope: Option<&str>) -> Response {
-        let mut value = format!(r#"Bearer realm="{}/token",service="{SERVICE}""#, self.base);
+        let realm = match &self.auth {
+            Auth::Basic { .. } => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, r#"Basic realm="upstream""#)],
+                    r#"{"errors":[{"code":"UNAUTHORIZED","message":"upstream wants Basic"}]}"#,
+                )
+                    .into_response()
+            }
+            Auth::Bearer { realm: Some(realm) } => realm.clone(),
+            Auth::Bearer { realm: None } => format!("{}/token", self.base),
+        };
+        let mut value = format!(r#"Bearer realm="{realm}",service="{SERVICE}""#);
         if let Some(scope) = scope {
             value.push_str(&format!(r#",scope="{scope}""#));
         }
@@ -190,9 +223,13 @@ async fn registry(
     else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    let wanted = match &state.auth {
+        Auth::Basic { authorization } => authorization.clone(),
+        Auth::Bearer { .. } => format!("Bearer {TOKEN}"),
+    };
     let authorized = headers
         .get(header::AUTHORIZATION)
-        .is_some_and(|v| v == format!("Bearer {TOKEN}").as_str());
+        .is_some_and(|v| v == wanted.as_str());
     if !authorized {
         return state.challenge(Some(&format!("repository:{REPOSITORY}:pull")));
     }
