@@ -116,4 +116,6 @@ def test_upstream_credentials_are_least_privilege():
         "ecr:GetAuthorizationToken": ("HasEcrRepositories", "*"),
         "ecr:BatchGetImage": ("HasEcrRepositories", {"Ref": "EcrRepositoryArns"}),
         "ecr:GetDownloadUrlForLayer": ("HasEcrRepositories", {"Ref": "EcrRepositoryArns"}),
+        "ecr:BatchCheckLayerAvailability": ("HasEcrRepositories", {"Ref": "EcrRepositoryArns"}),
+        "ecr:ListImages": ("HasEcrRepositories", {"Ref": "EcrRepositoryArns"}),
     }
