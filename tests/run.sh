@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
+# Each step says how far into the run it starts: where CI's time goes.
+step() { printf '\n==> [%ss] %s\n' "$(($(date +%s) - started))" "$*"; }
 
 step "installing test dependencies"
 bash tests/install-deps.sh
@@ -27,11 +29,14 @@ step "AWS template: cfn-lint, sam validate --lint, sam build (offline)"
 bash tests/aws-checks.sh
 
 step "building pullgate for the end-to-end matrix"
-cargo build --locked -p pullgate-cli --bin pullgate
+# The binaries as `cargo test --workspace` built them: one build of the
+# workspace with its features unified (pullgate-serve has the AWS adapters
+# because the CLI asks for them) and the test targets selected, so nothing
+# is compiled again. Building each package on its own (-p) would resolve
+# other feature sets and recompile most dependencies three times.
+cargo build --workspace --locked --bins --tests
 export PULLGATE_BIN="$PWD/target/debug/pullgate"
-cargo build --locked -p pullgate-server --features aws --bin pullgate-serve
 export PULLGATE_SERVE_BIN="$PWD/target/debug/pullgate-serve"
-cargo build --locked -p gateway
 export PULLGATE_GATEWAY_BIN="$PWD/target/debug/gateway"
 
 step "building the container image's static pullgate-serve (--features aws, quick profile)"
@@ -45,3 +50,4 @@ export PULLGATE_IMAGE_BIN
 
 step "end-to-end matrix (real distribution registry, real clients)"
 .venv/bin/python -m pytest tests/e2e -ra "$@"
+step "done"
