@@ -6,12 +6,9 @@ writes when it chooses); the admin paths answered 404 on the public port;
 an admin address the public listener takes refused at start. Needs no
 registry: every request here is answered from the mapping alone.
 
-Not here: `/readyz` 503 "event sink not accepting". With the file sink the
-local server uses, nothing makes the sink refuse; the Firehose sink (which
-does, with its stream down) is not wired into `pullgate serve` on this
-branch yet. The admin handler's test (crates/server/src/admin/tests.rs)
-and the sink's own (crates/aws/src/firehose_sink/tests.rs) cover it until
-then: with Firehose in serve, stop moto_server and expect the 503 here."""
+`/readyz` 503 "event sink not accepting" needs a sink that can refuse:
+the Firehose one, in test_l_serve_sources.py (its stream deleted, then
+recreated)."""
 
 import os
 import threading

@@ -140,3 +140,49 @@ def test_serve_on_dynamodb_and_firehose_serves_a_mapping_added_with_pullgate_map
     assert len({e["request_id"] for e in events}) == len(events), "an event was delivered twice"
     # The key came from the secret, not a file in the data directory.
     assert not os.path.exists(tmp_path / "data" / "client-id.key")
+
+
+def readyz(admin_port: int) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{admin_port}/readyz", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_readyz_fails_while_the_firehose_stream_refuses_and_recovers_when_it_takes_events_again(tmp_path, moto):
+    port, admin = procs.free_port(), procs.free_port()
+    mappings = tmp_path / "mappings.toml"
+    mappings.write_text(mapping("app", "docker.io/acme/app"))
+    env = dict(os.environ, AWS_ENDPOINT_URL=moto.url, **CREDS)
+    p = procs.Proc("serve-readyz", [*serve_argv(), "--mappings", str(mappings), "--events", f"firehose:{STREAM}",
+                                    "--admin-listen", f"{HOST}:{admin}", "--listen", f"{HOST}:{port}",
+                                    "--data-dir", str(tmp_path / "data"), "--client-id-key", "e2e-test-key"],
+                   str(tmp_path), env=env)
+
+    def request_until(want: int, what: str, timeout: float) -> str:
+        """Requests (each an event to flush) until /readyz answers `want`."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            assert status(port, "app") == 307
+            code, body = readyz(admin)
+            if code == want:
+                return body
+            time.sleep(0.2)
+        raise AssertionError(f"/readyz not {want} within {timeout}s: {what}")
+
+    try:
+        procs.wait_port(port, p.popen)
+        procs.wait_port(admin, p.popen)
+        request_until(200, "ready with mappings and a stream that takes events", 10)
+        # The stream goes away: every PutRecordBatch fails from the next flush on.
+        moto.firehose.delete_delivery_stream(DeliveryStreamName=STREAM)
+        body = request_until(503, "the stream refuses", 30)
+        assert "event sink not accepting" in body, body
+        # It comes back: the next batch gets in and the server is ready again.
+        moto.create_stream()
+        request_until(200, "the stream takes events again", 60)
+    finally:
+        code = p.stop(sig=signal.SIGINT)
+    assert code == 0, p.log_text()[-2000:]
+    assert "PutRecordBatch failed" in p.log_text()

@@ -59,6 +59,10 @@ class MotoAws:
             KeySchema=[{"AttributeName": "host", "KeyType": "HASH"},
                        {"AttributeName": "name", "KeyType": "RANGE"}])
         self.s3.create_bucket(Bucket=BUCKET)
+        self.create_stream()
+        self.secrets.create_secret(Name=SECRET, SecretString="k" * 48)
+
+    def create_stream(self):
         self.firehose.create_delivery_stream(
             DeliveryStreamName=STREAM, DeliveryStreamType="DirectPut",
             ExtendedS3DestinationConfiguration={
@@ -66,7 +70,6 @@ class MotoAws:
                 "BucketARN": f"arn:aws:s3:::{BUCKET}",
                 # moto does not expand !{timestamp:...}: plain prefix.
                 "Prefix": "events/", "ErrorOutputPrefix": "errors/"})
-        self.secrets.create_secret(Name=SECRET, SecretString="k" * 48)
 
     def stop(self):
         if self.proc:
