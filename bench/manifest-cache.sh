@@ -27,18 +27,8 @@ if [ -z "${PULLGATE_SERVE_BIN:-}" ]; then
     PULLGATE_SERVE_BIN=target/release/pullgate-serve
 fi
 
-work=$(mktemp -d /tmp/pullgate-bench-manifests.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
-    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; echo "nothing on $1" >&2; exit 1; }
+source bench/lib.sh
+bench_workdir pullgate-bench-manifests
 
 # The upstream: distribution, and nginx in front of it counting requests.
 port_registry=$(free_port)
@@ -109,7 +99,6 @@ for port in "${ports[@]}"; do
 done
 
 upstream_count() { grep -c "^$1 /v2/app/manifests/" "$work/upstream-access.log" || true; }
-to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms/,"",v); print v } else { sub(/s$/,"",v); print v*1000 } }'; }
 declare -A rps p50 p99 gets heads gets_abs
 for round in $(seq "$ROUNDS"); do
     for k in 0 1 2; do
@@ -130,7 +119,6 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "$("$PULLGATE_SERVE_BIN" --version), distribution $(docker-registry --version 2>&1 | awk '{print $3}'), wrk -t$THREADS -c$CONNECTIONS, $ROUNDS rounds x ${DURATION}s (median)"

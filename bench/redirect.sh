@@ -35,18 +35,8 @@ if [ -z "${PULLGATE_BIN:-}" ]; then
     PULLGATE_BIN=target/release/pullgate
 fi
 
-work=$(mktemp -d /tmp/pullgate-bench.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
-    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; echo "nothing on $1" >&2; exit 1; }
+source bench/lib.sh
+bench_workdir pullgate-bench
 
 cat > "$work/mappings.toml" <<TOML
 [[mappings]]
@@ -134,7 +124,6 @@ server_pids() {
 hz=$(getconf CLK_TCK)
 
 declare -A rps p50 p99 cpu
-to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms/,"",v); print v } else { sub(/s$/,"",v); print v*1000 } }'; }
 for round in $(seq "$ROUNDS"); do
     # The order rotates round by round, so that no server always runs
     # right after another's file writes or in the same slot of the round.
@@ -160,7 +149,6 @@ for i in "${!admin_ports[@]}"; do
     echo "${names[$i]}: admin listener on, $counted requests counted in /metrics" >&2
 done
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "$(nginx -v 2>&1), $("$PULLGATE_BIN" --version)${ADMIN:+ (admin listener ${ADMIN})}${BASELINE_BIN:+, baseline $BASELINE_BIN}, wrk -t$THREADS -c$CONNECTIONS, $ROUNDS rounds x ${DURATION}s (median)"

@@ -7,7 +7,6 @@ behind byte-counting relays, and the real clients."""
 import hashlib
 import os
 import shutil
-import tempfile
 
 import pytest
 
@@ -109,17 +108,13 @@ def serve_argv() -> list[str]:
 def env():
     missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
     assert not missing, f"missing tools (run tests/install-deps.sh): {missing}"
-    tmp = tempfile.mkdtemp(prefix="pullgate-e2e-")
-    e = Env(tmp)
-    try:
-        _start(e)
-        yield e
-    finally:
-        e.close()
-        if os.environ.get("PULLGATE_E2E_KEEP"):
-            print(f"\nkept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with procs.scratch_dir("pullgate-e2e-") as tmp:
+        e = Env(tmp)
+        try:
+            _start(e)
+            yield e
+        finally:
+            e.close()
 
 
 def _start(e: Env):

@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import tempfile
 import urllib.error
@@ -87,17 +86,13 @@ def push(layout, dest: str, creds: str) -> str:
 
 @pytest.fixture(scope="module")
 def run():
-    tmp = tempfile.mkdtemp(prefix="pullgate-creds-")
-    r = Run(tmp)
-    try:
-        _start(r)
-        yield r
-    finally:
-        r.close()
-        if os.environ.get("PULLGATE_E2E_KEEP"):
-            print(f"\nkept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with procs.scratch_dir("pullgate-creds-") as tmp:
+        r = Run(tmp)
+        try:
+            _start(r)
+            yield r
+        finally:
+            r.close()
 
 
 def _start(r: Run):

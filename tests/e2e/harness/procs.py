@@ -1,10 +1,27 @@
 """Processes the tests start: free loopback ports, waiting, clean stops."""
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str):
+    """A temporary directory for a run's servers and files, removed after
+    it unless PULLGATE_E2E_KEEP is set (then its path is printed)."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield tmp
+    finally:
+        if os.environ.get("PULLGATE_E2E_KEEP"):
+            print(f"\nkept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def free_port() -> int:
