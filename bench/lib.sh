@@ -9,8 +9,12 @@ bench_workdir() {
     pids=()
     trap bench_cleanup EXIT
 }
+# SIGTERM, not SIGINT: a non-interactive shell starts background jobs with
+# SIGINT ignored, and docker-registry keeps it ignored, so `wait` below
+# waited for it forever after manifest-cache.sh had printed its results.
+# pullgate stops gracefully on either.
 bench_cleanup() {
-    for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$work"
