@@ -28,6 +28,7 @@ pub mod route;
 pub mod scope;
 pub mod sink;
 pub mod store;
+pub mod sync;
 pub mod text;
 pub mod time;
 pub mod token_scopes;

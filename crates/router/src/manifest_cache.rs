@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 use http::HeaderValue;
+use pullgate_domain::sync::lock_healed;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -77,10 +78,7 @@ impl ManifestCache {
     /// The state even after a panic elsewhere: every update below leaves it
     /// whole (entries are inserted or not), so a poisoned lock is healed.
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| {
-            self.state.clear_poison();
-            poisoned.into_inner()
-        })
+        lock_healed(&self.state, "the manifest cache")
     }
 
     /// The digest an upstream HEAD gave for `reference_key` within the TTL.

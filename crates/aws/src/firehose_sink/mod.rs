@@ -19,6 +19,7 @@ use aws_sdk_firehose::error::{BuildError, DisplayErrorContext, SdkError};
 use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
 use pullgate_domain::event::Event;
 use pullgate_domain::sink::EventSink;
+use pullgate_domain::sync::lock_healed;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -298,15 +299,9 @@ impl<P: RecordBatchPut + 'static> EventSink for FirehoseSink<P> {
 /// The guard even when a thread panicked holding the lock. Refusing it
 /// would lose events without a word, and what the sink keeps under its
 /// locks survives any panic whole: a buffer of complete lines (a push
-/// happened or did not) and a timestamp. Said once, then the lock is healed.
+/// happened or did not) and a timestamp.
 fn lock_recovering<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| {
-        tracing::warn!(
-            "a thread panicked holding a Firehose sink lock; its data is intact, carrying on"
-        );
-        mutex.clear_poison();
-        poisoned.into_inner()
-    })
+    lock_healed(mutex, "the Firehose sink")
 }
 
 /// Logs each event line of a record for replay; returns how many.

@@ -53,10 +53,7 @@ impl CredentialCache {
     /// The slots even after a panic under the lock: an entry cannot be
     /// left half written, and refusing them would turn the cache off.
     fn slots(&self) -> MutexGuard<'_, HashMap<CredentialSource, Slot>> {
-        self.slots.lock().unwrap_or_else(|poisoned| {
-            self.slots.clear_poison();
-            poisoned.into_inner()
-        })
+        crate::sync::lock_healed(&self.slots, "the credential cache")
     }
 
     fn plan(&self, source: &CredentialSource, now: Instant) -> Plan {

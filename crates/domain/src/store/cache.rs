@@ -107,13 +107,7 @@ impl<S: MappingSource> CachedMappings<S> {
     /// after `call_timeout` as an abandoned refresh does. Said once, then
     /// the lock is healed.
     fn slots(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
-        self.slots.lock().unwrap_or_else(|poisoned| {
-            tracing::warn!(
-                "a thread panicked holding the mapping cache's lock; its entries are intact, carrying on"
-            );
-            self.slots.clear_poison();
-            poisoned.into_inner()
-        })
+        crate::sync::lock_healed(&self.slots, "the mapping cache")
     }
 
     fn plan(&self, key: &str, now: Instant) -> Plan {
