@@ -6,9 +6,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A run from a fresh clone builds everything once: incremental compilation
+# only adds its caches to the disk (several GB over the three target
+# triples). Set CARGO_INCREMENTAL=1 to keep them for repeated local runs.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 started=$(date +%s)
-# Each step says how far into the run it starts: where CI's time goes.
-step() { printf '\n==> [%ss] %s\n' "$(($(date +%s) - started))" "$*"; }
+# Each step says how far into the run it starts and how much disk is free
+# there: where CI's time and space go.
+step() {
+    printf '\n==> [%ss, %s free] %s\n' "$(($(date +%s) - started))" \
+        "$(df -h --output=avail . | tail -1 | tr -d ' ')" "$*"
+}
 
 step "installing test dependencies"
 bash tests/install-deps.sh
