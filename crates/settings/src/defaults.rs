@@ -43,10 +43,35 @@ pub const CLIENT_ID_ROTATION: Rotation = Rotation::Month;
 /// [`CLIENT_ID_ROTATION`] as the flag value clap shows and parses.
 pub const CLIENT_ID_ROTATION_NAME: &str = rotation_name(CLIENT_ID_ROTATION);
 
-/// Lambda's event flush (`PULLGATE_FLUSH_MAX_AGE_MS`): zero, after every
-/// response, so no event waits in a frozen environment unless the operator
-/// chose fewer, fuller Firehose records for that price.
-pub const FLUSH_MAX_AGE: Duration = Duration::ZERO;
+/// Lambda's event batch window (`PULLGATE_FLUSH_MAX_AGE_MS`): the events
+/// of a second share a flush. A Firehose stream takes 2,000 PutRecordBatch
+/// calls a second by default, the stage's default request rate: a flush
+/// after every response would meet that quota exactly at the traffic peak.
+/// One environment serves one request at a time, so with a second's window
+/// it makes at most about one call a second, whatever its request rate.
+/// The price: events wait in a frozen environment until its next request
+/// after the window, or its SIGTERM flush; an environment that dies
+/// without SIGTERM (out of memory, a crash) loses at most one window.
+pub const FLUSH_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// Lambda's bound on one flush (`PULLGATE_FLUSH_TIMEOUT_MS`): the flush
+/// runs after the response, but the environment is held (and billed) until
+/// it ends. A throttled or unreachable stream costs at most this per
+/// invocation; what is unsent goes to the next flush.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The SIGTERM flush's bound: Lambda gives a function with internal
+/// extensions 500 ms between SIGTERM and the kill; what is unsent by then
+/// is logged for `pullgate replay`, which itself takes time.
+pub const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Lambda's upstream call timeout (`PULLGATE_UPSTREAM_TIMEOUT_SECS`) and
+/// a request's whole budget: both under the function's 29 s timeout (API
+/// Gateway's own limit is 30 s), with room for the flush after the
+/// response, so a slow upstream ends in our 504 and an event, not in API
+/// Gateway's bare 503 with the event lost.
+pub const LAMBDA_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(20);
+pub const LAMBDA_REQUEST_BUDGET: Duration = Duration::from_secs(25);
 
 /// Bytes of proxied manifests kept by digest (`--manifest-cache-mib`,
 /// `PULLGATE_MANIFEST_CACHE_MIB`): 32 MiB holds ~10,000 manifests and

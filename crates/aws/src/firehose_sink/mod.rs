@@ -10,6 +10,15 @@
 //!   logged line by line with the PULLGATE_UNDELIVERED_EVENT marker, for
 //!   `pullgate replay`. Nothing is dropped silently, not even after a
 //!   thread panicked holding the buffer's lock.
+//! - `flush_within` bounds a flush in time (the Lambda extension holds the
+//!   environment while it flushes, so a throttled or unreachable stream
+//!   must not hold it longer): what is unsent when the time is up, or what
+//!   the stream refused on every attempt, goes back into the buffer for the
+//!   next flush (up to MAX_PENDING_BYTES;
+//!   beyond, it is logged for replay), or is logged for replay at once
+//!   when there is no next flush (shutdown). A call cut off by the bound
+//!   may still have been delivered: its records are sent again, so an
+//!   event can arrive twice (same `request_id`), never zero times.
 //!
 //! Events delivered, sent again and logged for replay are counted in
 //! `pullgate_events_{written,retried,undelivered}_total{sink="firehose"}`,
@@ -23,11 +32,15 @@ use pullgate_domain::sync::lock_healed;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const MAX_RECORD_BYTES: usize = 1_000 * 1024;
 pub const MAX_BATCH_RECORDS: usize = 500;
 pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// What a bounded flush puts back for the next one at most: a few full
+/// batches, what a stream refusing everything for a while accumulates.
+/// Beyond it, unsent events are logged for replay instead of held.
+pub const MAX_PENDING_BYTES: usize = 8 * MAX_BATCH_BYTES;
 const ATTEMPTS: u32 = 4;
 /// The marker `pullgate replay` looks for.
 pub const UNDELIVERED_MARKER: &str = "PULLGATE_UNDELIVERED_EVENT";
@@ -113,13 +126,32 @@ pub struct FlushReport {
     pub retried_records: usize,
     /// Events logged for replay.
     pub undelivered: usize,
+    /// Records put back for the next flush when the time was up.
+    pub requeued_records: usize,
+    /// Whether the time was up before everything was sent.
+    pub timed_out: bool,
+}
+
+/// What a bounded flush does with what is still unsent when its time is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leftover {
+    /// Back into the buffer, for the next flush (while there is room).
+    Requeue,
+    /// Logged for replay now: there is no next flush (shutdown).
+    LogForReplay,
+}
+
+/// The buffer: complete event lines, their size, and when the oldest came.
+#[derive(Default)]
+struct Pending {
+    lines: Vec<Vec<u8>>,
+    bytes: usize,
+    oldest: Option<Instant>,
 }
 
 pub struct FirehoseSink<P> {
     api: P,
-    pending: Mutex<Vec<Vec<u8>>>,
-    /// When the oldest pending line was queued (for `due`).
-    oldest: Mutex<Option<std::time::Instant>>,
+    pending: Mutex<Pending>,
     backoff: Duration,
     /// Whether the last PutRecordBatch call got at least one record in
     /// (true until a call says otherwise).
@@ -158,8 +190,7 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
     pub fn new(api: P) -> Self {
         FirehoseSink {
             api,
-            pending: Mutex::new(Vec::new()),
-            oldest: Mutex::new(None),
+            pending: Mutex::new(Pending::default()),
             backoff: Duration::from_millis(100),
             delivering: AtomicBool::new(true),
             counters: EventCounters::register(),
@@ -178,35 +209,50 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
             line.push(b'\n');
         }
         let mut pending = lock_recovering(&self.pending);
-        if pending.is_empty() {
-            *lock_recovering(&self.oldest) = Some(std::time::Instant::now());
+        if pending.lines.is_empty() {
+            pending.oldest = Some(Instant::now());
         }
-        pending.push(line);
+        pending.bytes += line.len();
+        pending.lines.push(line);
     }
 
     pub fn pending(&self) -> usize {
-        lock_recovering(&self.pending).len()
+        lock_recovering(&self.pending).lines.len()
     }
 
     /// Whether a flush is due: the oldest pending event has waited
-    /// `max_age`, or a full batch is waiting. With `max_age` zero, whenever
-    /// anything is pending.
+    /// `max_age`, or a full call's worth of bytes is waiting. With
+    /// `max_age` zero, whenever anything is pending.
     pub fn due(&self, max_age: Duration) -> bool {
-        let pending = self.pending();
-        if pending == 0 {
+        let pending = lock_recovering(&self.pending);
+        if pending.lines.is_empty() {
             return false;
         }
-        let waited = lock_recovering(&self.oldest)
-            .map(|t| t.elapsed())
-            .unwrap_or(Duration::MAX);
-        waited >= max_age || pending >= MAX_BATCH_RECORDS
+        let waited = pending.oldest.map(|t| t.elapsed()).unwrap_or(Duration::MAX);
+        waited >= max_age || pending.bytes >= MAX_BATCH_BYTES
     }
 
-    /// Sends everything queued. Never fails: what cannot be delivered is
-    /// logged for replay and counted.
+    fn take_pending(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *lock_recovering(&self.pending)).lines
+    }
+
+    /// Sends everything queued, however long the retries take (`pullgate
+    /// replay`, and shutdowns with time to spare). Never fails: what cannot
+    /// be delivered is logged for replay and counted.
     pub async fn flush(&self) -> FlushReport {
-        let lines = std::mem::take(&mut *lock_recovering(&self.pending));
-        *lock_recovering(&self.oldest) = None;
+        self.flush_until(None, Leftover::LogForReplay).await
+    }
+
+    /// Sends what is queued within `limit`; what is unsent then is handled
+    /// as `leftover` says. Never fails, never takes much longer than
+    /// `limit` (the calls in flight are cut off at it).
+    pub async fn flush_within(&self, limit: Duration, leftover: Leftover) -> FlushReport {
+        self.flush_until(Some(Instant::now() + limit), leftover)
+            .await
+    }
+
+    async fn flush_until(&self, deadline: Option<Instant>, leftover: Leftover) -> FlushReport {
+        let lines = self.take_pending();
         let mut report = FlushReport {
             events: lines.len(),
             ..FlushReport::default()
@@ -218,20 +264,105 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
             .undelivered
             .increment((report.events as u64).saturating_sub(packed));
         report.records = records.len();
+        // A bounded flush keeps what the stream refused for the next one;
+        // an unbounded one (nothing comes after it) logs it.
+        let keep_refused = deadline.is_some() && leftover == Leftover::Requeue;
+        let mut unsent: Vec<Vec<u8>> = Vec::new();
         for batch in batches(records) {
-            self.send_batch(batch, &mut report).await;
+            if !unsent.is_empty() {
+                // Out of time, or the stream refuses: the batches after
+                // it are not started.
+                unsent.extend(batch);
+                continue;
+            }
+            match self.send_batch(batch, &mut report, deadline).await {
+                Sent::All => {}
+                Sent::OutOfTime(left) => {
+                    report.timed_out = true;
+                    unsent = left;
+                }
+                Sent::Refused(left) if keep_refused => unsent = left,
+                Sent::Refused(left) => {
+                    self.log_for_replay(left, "Firehose did not accept the record", &mut report)
+                }
+            }
+        }
+        if !unsent.is_empty() {
+            self.leave(unsent, leftover, &mut report);
         }
         report
     }
 
-    async fn send_batch(&self, mut batch: Vec<Vec<u8>>, report: &mut FlushReport) {
+    fn log_for_replay(&self, records: Vec<Vec<u8>>, reason: &str, report: &mut FlushReport) {
+        for record in records {
+            let logged = log_undelivered(&record, reason);
+            self.counters.undelivered.increment(logged as u64);
+            report.undelivered += logged;
+        }
+    }
+
+    /// What a flush could not send in time: back into the buffer, or
+    /// logged. Re-queued lines wait a whole window again, counted from now:
+    /// a throttled stream gets one attempt per window from each
+    /// environment, not one after every request.
+    fn leave(&self, unsent: Vec<Vec<u8>>, leftover: Leftover, report: &mut FlushReport) {
+        if leftover == Leftover::Requeue {
+            let bytes: usize = unsent.iter().map(Vec::len).sum();
+            let mut pending = lock_recovering(&self.pending);
+            if pending.bytes + bytes <= MAX_PENDING_BYTES {
+                report.requeued_records += unsent.len();
+                // Records are whole lines under the record limit: they
+                // pack again as they are.
+                let newer = std::mem::replace(&mut pending.lines, unsent);
+                pending.lines.extend(newer);
+                pending.bytes += bytes;
+                pending.oldest = Some(Instant::now());
+                return;
+            }
+            drop(pending);
+            tracing::warn!(
+                bytes,
+                limit = MAX_PENDING_BYTES,
+                "no room to hold unsent events for the next flush; logging them for replay"
+            );
+        }
+        self.log_for_replay(unsent, "Firehose did not take the record in time", report);
+    }
+
+    /// One batch, retried with backoff.
+    async fn send_batch(
+        &self,
+        mut batch: Vec<Vec<u8>>,
+        report: &mut FlushReport,
+        deadline: Option<Instant>,
+    ) -> Sent {
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
-                tokio::time::sleep(self.backoff * 2u32.pow(attempt - 1)).await;
+                let backoff = self.backoff * 2u32.pow(attempt - 1);
+                if deadline.is_some_and(|d| Instant::now() + backoff >= d) {
+                    return Sent::OutOfTime(batch);
+                }
+                tokio::time::sleep(backoff).await;
             }
             report.calls += 1;
             let again = attempt + 1 < ATTEMPTS;
-            match self.api.put(batch.clone()).await {
+            let call = self.api.put(batch.clone());
+            let outcome = match deadline {
+                None => call.await,
+                Some(deadline) => match tokio::time::timeout_at(deadline.into(), call).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        tracing::warn!(
+                            records = batch.len(),
+                            attempt,
+                            "PutRecordBatch did not answer in time; keeping its records"
+                        );
+                        self.delivering.store(false, Ordering::Relaxed);
+                        return Sent::OutOfTime(batch);
+                    }
+                },
+            };
+            match outcome {
                 Ok(results) => {
                     let sent = events_in(&batch);
                     let failed: Vec<Vec<u8>> = batch
@@ -248,7 +379,7 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
                     self.counters.written.increment(sent - refused);
                     self.delivering.store(sent > refused, Ordering::Relaxed);
                     if failed.is_empty() {
-                        return;
+                        return Sent::All;
                     }
                     if again {
                         self.counters.retried.increment(refused);
@@ -273,12 +404,17 @@ impl<P: RecordBatchPut> FirehoseSink<P> {
                 }
             }
         }
-        for record in batch {
-            let logged = log_undelivered(&record, "Firehose did not accept the record");
-            self.counters.undelivered.increment(logged as u64);
-            report.undelivered += logged;
-        }
+        Sent::Refused(batch)
     }
+}
+
+/// How one batch went.
+enum Sent {
+    All,
+    /// The deadline came first: what is unsent.
+    OutOfTime(Vec<Vec<u8>>),
+    /// Every attempt was refused: what is unsent.
+    Refused(Vec<Vec<u8>>),
 }
 
 impl<P: RecordBatchPut + 'static> EventSink for FirehoseSink<P> {

@@ -154,7 +154,6 @@ async fn a_poisoned_lock_loses_no_event() {
         2,
         "the line queued before the panic is kept"
     );
-    poison(&sink.oldest);
     sink.submit(&event(2));
     assert!(sink.due(Duration::ZERO));
     poison(&sink.pending);
@@ -268,4 +267,141 @@ impl RecordBatchPut for RefusingAll {
             .map(|_| Some("ServiceUnavailableException".to_string()))
             .collect())
     }
+}
+
+/// Stalls the first `stalled_calls` calls (never answers in a test's
+/// time: a throttled or unreachable stream), then accepts everything.
+struct Stalling {
+    calls: AtomicUsize,
+    stalled_calls: usize,
+    accepted: Mutex<Vec<Vec<u8>>>,
+}
+
+impl RecordBatchPut for Stalling {
+    type Error = std::io::Error;
+
+    async fn put(&self, records: Vec<Vec<u8>>) -> Result<Vec<Option<String>>, std::io::Error> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) < self.stalled_calls {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+        let n = records.len();
+        self.accepted.lock().unwrap().extend(records);
+        Ok(vec![None; n])
+    }
+}
+
+fn stalling(stalled_calls: usize) -> FirehoseSink<Stalling> {
+    FirehoseSink::new(Stalling {
+        calls: AtomicUsize::new(0),
+        stalled_calls,
+        accepted: Mutex::new(Vec::new()),
+    })
+    .with_backoff(Duration::from_millis(1))
+}
+
+fn lines_in(records: &[Vec<u8>]) -> usize {
+    records
+        .iter()
+        .map(|r| r.iter().filter(|&&b| b == b'\n').count())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_bounded_flush_keeps_what_it_could_not_send_for_the_next() {
+    let sink = stalling(1);
+    for i in 0..100 {
+        sink.submit(&event(i));
+    }
+    let started = Instant::now();
+    let report = sink
+        .flush_within(Duration::from_millis(50), Leftover::Requeue)
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the stalled call is cut off at the bound"
+    );
+    assert!(report.timed_out, "{report:?}");
+    assert_eq!((report.undelivered, report.requeued_records), (0, 1));
+    assert!(sink.due(Duration::ZERO));
+    assert!(
+        !sink.due(Duration::from_secs(3600)),
+        "re-queued lines wait a whole window again"
+    );
+    assert!(!sink.accepting(), "a stalled stream is not accepting");
+
+    sink.submit(&event(100));
+    let report = sink
+        .flush_within(Duration::from_secs(5), Leftover::Requeue)
+        .await;
+    assert!(!report.timed_out, "{report:?}");
+    assert_eq!(report.undelivered, 0);
+    assert_eq!(lines_in(&sink.api.accepted.lock().unwrap()), 101);
+    assert_eq!(sink.pending(), 0);
+}
+
+#[tokio::test]
+async fn a_bounded_flush_at_shutdown_logs_what_it_could_not_send() {
+    let sink = stalling(usize::MAX);
+    for i in 0..10 {
+        sink.submit(&event(i));
+    }
+    let report = sink
+        .flush_within(Duration::from_millis(20), Leftover::LogForReplay)
+        .await;
+    assert!(report.timed_out);
+    assert_eq!((report.undelivered, report.requeued_records), (10, 0));
+    assert_eq!(sink.pending(), 0);
+}
+
+#[tokio::test]
+async fn unsent_events_beyond_the_pending_limit_are_logged_not_held() {
+    let sink = stalling(usize::MAX);
+    // Each event line is a bit over 300 bytes: enough of them to pass
+    // MAX_PENDING_BYTES, in several batches.
+    let n = MAX_PENDING_BYTES / 300 + 1000;
+    for i in 0..n {
+        sink.submit(&event(i));
+    }
+    let report = sink
+        .flush_within(Duration::from_millis(20), Leftover::Requeue)
+        .await;
+    assert_eq!(report.requeued_records, 0, "{report:?}");
+    assert_eq!(report.undelivered, n);
+    assert_eq!(sink.pending(), 0);
+}
+
+#[test]
+fn a_full_batch_of_bytes_is_due_before_its_age() {
+    let sink = stalling(0);
+    // 1,000 bytes and the newline each.
+    let line = vec![b'x'; 1000];
+    for _ in 0..MAX_BATCH_BYTES / 1001 {
+        sink.submit_line(line.clone());
+    }
+    assert!(!sink.due(Duration::from_secs(3600)));
+    sink.submit_line(line);
+    assert!(sink.due(Duration::from_secs(3600)));
+}
+
+#[tokio::test]
+async fn a_bounded_flush_keeps_what_the_stream_refused_on_every_attempt() {
+    // Refusals that come fast: all attempts fit in the bound.
+    let sink = flaky(0, ATTEMPTS as usize);
+    for i in 0..10 {
+        sink.submit(&event(i));
+    }
+    let report = sink
+        .flush_within(Duration::from_secs(10), Leftover::Requeue)
+        .await;
+    assert_eq!(
+        (report.undelivered, report.requeued_records),
+        (0, 1),
+        "{report:?}"
+    );
+    assert!(!report.timed_out);
+    let report = sink
+        .flush_within(Duration::from_secs(10), Leftover::Requeue)
+        .await;
+    assert_eq!(report.undelivered, 0, "{report:?}");
+    assert_eq!(accepted_ids(&sink).len(), 10);
 }
