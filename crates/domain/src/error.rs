@@ -129,6 +129,20 @@ pub mod refusals {
         Unavailable,
         "the upstream registry could not be reached",
     );
+    /// The request's time budget ran out (upstream calls too slow): an
+    /// answer of ours before the entry point's own timeout cuts it off.
+    pub const UPSTREAM_TIMEOUT: RegistryError = RegistryError::new(
+        504,
+        Unavailable,
+        "the upstream registry did not answer in time",
+    );
+    /// The answer would exceed what the entry point can return (Lambda's
+    /// 6 MB response limit), and there is no smaller form of it.
+    pub const RESPONSE_TOO_LARGE: RegistryError = RegistryError::new(
+        502,
+        Unsupported,
+        "the upstream's answer is too large for this gateway to relay (Lambda's 6 MB response limit); pull from a gateway run with `pullgate serve`, or ask the publisher for a redirected mapping",
+    );
     /// The mapping's credentials would be used (the client is anonymous)
     /// and a scope names a repository outside that mapping.
     pub const CREDENTIALS_SCOPE_DENIED: RegistryError = RegistryError::new(

@@ -68,6 +68,49 @@ pub struct GatewayConfig {
     pub auth_cache_ttl: Duration,
     /// Proxied manifests kept by digest (`manifest_cache.rs`).
     pub manifest_cache: ManifestCacheSettings,
+    /// What the entry point can return; `pullgate serve` has no limits,
+    /// Lambda has its own (`EntryLimits::LAMBDA`).
+    pub entry: EntryLimits,
+}
+
+/// The limits of the entry point a gateway runs behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryLimits {
+    /// The largest body a response may carry. A Helm index over it is
+    /// gzipped for a client that accepts that; a blob over it is refused
+    /// (`RESPONSE_TOO_LARGE`) rather than relayed.
+    pub max_response_body: Option<usize>,
+    /// The whole request's time, all its upstream calls included; past
+    /// it the client gets 504 `UNAVAILABLE` and the event is written, so
+    /// the entry point's own timeout never cuts a request off silently.
+    pub request_budget: Option<std::time::Duration>,
+    /// Proxied manifest HEADs answered with the manifest's body (from the
+    /// manifest cache): an entry point that computes Content-Length from
+    /// the body it is given (API Gateway) then tells the client the true
+    /// length, and drops the body itself because the request was a HEAD.
+    pub manifest_head_with_body: bool,
+}
+
+impl EntryLimits {
+    /// `pullgate serve`: hyper streams any size and keeps a HEAD's
+    /// Content-Length as the handler set it.
+    pub const SERVER: EntryLimits = EntryLimits {
+        max_response_body: None,
+        request_budget: None,
+        manifest_head_with_body: false,
+    };
+
+    /// Lambda behind API Gateway: responses of at most 6 MB as the
+    /// function returns them, where lambda_http base64-encodes every body
+    /// it does not take for text (gzip, YAML, blobs): 4 MiB of body is
+    /// 5.6 MB encoded, leaving room for the headers and the JSON around it.
+    pub fn lambda(request_budget: std::time::Duration) -> EntryLimits {
+        EntryLimits {
+            max_response_body: Some(4 * 1024 * 1024),
+            request_budget: Some(request_budget),
+            manifest_head_with_body: true,
+        }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -77,6 +120,7 @@ impl Default for GatewayConfig {
             upstream_timeout: pullgate_settings::defaults::UPSTREAM_TIMEOUT,
             auth_cache_ttl: pullgate_settings::defaults::AUTH_CACHE_TTL,
             manifest_cache: ManifestCacheSettings::DEFAULT,
+            entry: EntryLimits::SERVER,
         }
     }
 }
@@ -103,7 +147,8 @@ impl<S: MappingSource> Gateway<S> {
             config.upstream_timeout,
             config.auth_cache_ttl,
             config.manifest_cache.clone(),
-        )?;
+        )?
+        .with_entry_limits(config.entry);
         Ok(Gateway {
             store,
             config,

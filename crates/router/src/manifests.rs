@@ -3,7 +3,13 @@
 //! pull limit, and it is the upstream that decides whether this client may
 //! read it), the body comes from the cache by digest, and only a miss GETs
 //! upstream. HEADs, conditional and range requests, and everything while
-//! the cache is off, are relayed as before.
+//! the cache is off, are relayed as before — except HEADs behind an entry
+//! point that takes a response's length from its body (API Gateway,
+//! `EntryLimits::manifest_head_with_body`): those are answered like GETs,
+//! body included, so the client is told the manifest's true length
+//! (docker and containerd size the manifest from a HEAD's Content-Length).
+//! The body comes from the cache, and the client's next step, the GET by
+//! digest, is then a hit: a pull costs no more upstream GETs than before.
 
 use crate::manifest_cache::{CachedManifest, ManifestCache};
 use crate::proxy::{self, Call};
@@ -27,7 +33,9 @@ pub async fn get(
 ) -> Result<Response<Body>, RegistryError> {
     let cache = &client.manifests;
     let headers = &call.parts.headers;
-    if call.parts.method != http::Method::GET
+    let answered_like_get = call.parts.method == http::Method::GET
+        || (call.parts.method == http::Method::HEAD && client.entry.manifest_head_with_body);
+    if !answered_like_get
         || !cache.settings().is_on()
         || headers.contains_key(header::IF_NONE_MATCH)
         || headers.contains_key(header::RANGE)
@@ -74,7 +82,8 @@ async fn fetch(
     manifest_key: String,
     expected: &str,
 ) -> Result<Response<Body>, RegistryError> {
-    let response = proxy::send(client, call).await?;
+    // A GET even for a HEAD answered like one (see the module's notes).
+    let response = proxy::send_as(client, call, reqwest::Method::GET).await?;
     if response.status() == reqwest::StatusCode::UNAUTHORIZED {
         return proxy::unauthorized(client, call, response).await;
     }

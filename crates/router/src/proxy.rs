@@ -251,6 +251,23 @@ pub async fn blob(
         return Ok(reply::redirect(&location));
     }
     if status.is_success() && call.parts.method == http::Method::GET {
+        if let Some(limit) = client.entry.max_response_body {
+            // Behind Lambda a relayed body is one response of at most
+            // 6 MB: a layer would fail as a bare 500. Small blobs (image
+            // configs) fit; what does not, or has no stated length, gets
+            // an error that says why.
+            let length = response.content_length();
+            if length.is_none_or(|n| n > limit as u64) {
+                tracing::warn!(
+                    upstream = %call.upstream.registry.base,
+                    name = call.upstream_name,
+                    length,
+                    limit,
+                    "upstream served blob bytes without a storage redirect, too large to relay here"
+                );
+                return Err(refusals::RESPONSE_TOO_LARGE);
+            }
+        }
         // The upstream serves bytes itself and needs the token we cannot
         // hand to a redirected client: relaying is the only way that works.
         tracing::warn!(
@@ -361,12 +378,72 @@ pub async fn helm_index(
         .await
         .map_err(|e| unreadable("helm index", e))?;
     let text = String::from_utf8_lossy(&body).replace(upstream_base, public_base);
-    let mut out = Response::new(Body::from(text));
+    let mut out = match client.entry.max_response_body {
+        Some(limit) if text.len() > limit => gzipped_index(&parts.headers, text, limit)?,
+        _ => Response::new(Body::from(text)),
+    };
     out.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-yaml"),
     );
     Ok(out)
+}
+
+/// An index over the entry point's limit, gzipped for a client that takes
+/// it (helm does: Go's HTTP client asks for gzip and inflates itself).
+/// YAML indexes shrink about tenfold, so the 64 MiB an index may have
+/// still fits; a client that refuses gzip gets an error saying why.
+fn gzipped_index(
+    request: &HeaderMap,
+    text: String,
+    limit: usize,
+) -> Result<Response<Body>, RegistryError> {
+    let too_large = |reason: &str| {
+        tracing::warn!(
+            bytes = text.len(),
+            limit,
+            reason,
+            "helm index too large to answer"
+        );
+        refusals::RESPONSE_TOO_LARGE
+    };
+    if !accepts_gzip(request) {
+        return Err(too_large("the client does not accept gzip"));
+    }
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(text.len() / 8),
+        flate2::Compression::default(),
+    );
+    let compressed = std::io::Write::write_all(&mut encoder, text.as_bytes())
+        .and_then(|()| encoder.finish())
+        .map_err(|e| too_large(&format!("gzip failed: {e}")))?;
+    if compressed.len() > limit {
+        return Err(too_large("over the limit even gzipped"));
+    }
+    let mut out = Response::new(Body::from(compressed));
+    let headers = out.headers_mut();
+    headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    Ok(out)
+}
+
+/// Whether `Accept-Encoding` allows gzip (`gzip` or `*`, not with q=0).
+/// API Gateway joins repeated lines with commas, as one line would be.
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0))
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
 }
 
 #[cfg(test)]
@@ -382,6 +459,43 @@ mod tests {
         assert_eq!(
             next_page_link("app", r#"<https://evil/x?last=%2F>; rel="next""#),
             None
+        );
+    }
+
+    #[test]
+    fn gzip_acceptance() {
+        let accepts = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            }
+            accepts_gzip(&headers)
+        };
+        assert!(accepts(&["gzip"]));
+        assert!(accepts(&["br, GZIP;q=0.5"]));
+        assert!(accepts(&["identity", "gzip"]));
+        assert!(accepts(&["*"]));
+        assert!(!accepts(&[]));
+        assert!(!accepts(&["identity"]));
+        assert!(!accepts(&["gzip;q=0"]));
+        assert!(!accepts(&["gzip; q=0.000, br"]));
+        assert!(!accepts(&["gzipx"]));
+    }
+
+    #[test]
+    fn a_large_index_is_gzipped_within_the_limit() {
+        let mut request = HeaderMap::new();
+        let text = "entries:\n".to_string() + &"  - url: https://g/x.tgz\n".repeat(400_000);
+        assert!(
+            gzipped_index(&request, text.clone(), 1 << 20).is_err(),
+            "no gzip accepted"
+        );
+        request.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        let out = gzipped_index(&request, text.clone(), 1 << 20).unwrap();
+        assert_eq!(out.headers()[header::CONTENT_ENCODING], "gzip");
+        assert!(
+            gzipped_index(&request, text, 100).is_err(),
+            "over the limit gzipped"
         );
     }
 

@@ -30,6 +30,8 @@ pub struct UpstreamClient {
     /// that fetch token realms (`realm.rs`).
     pub(crate) credentials: std::sync::Arc<CredentialCache>,
     pub(crate) realms: crate::realm::RealmClients,
+    /// What the entry point can return (Lambda's limits, or none).
+    pub(crate) entry: crate::EntryLimits,
     metrics: UpstreamMetrics,
 }
 
@@ -76,8 +78,14 @@ impl UpstreamClient {
                 LocalCredentials::new(crate::NO_AWS_CREDENTIALS),
             ))),
             realms: crate::realm::RealmClients::new(timeout, auth_ttl),
+            entry: crate::EntryLimits::SERVER,
             metrics: UpstreamMetrics::register(),
         })
+    }
+
+    pub(crate) fn with_entry_limits(mut self, entry: crate::EntryLimits) -> Self {
+        self.entry = entry;
+        self
     }
 
     /// Sends one request upstream, timed until the answer's head arrived

@@ -62,6 +62,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         upstream_timeout: defaults::UPSTREAM_TIMEOUT,
         auth_cache_ttl: defaults::AUTH_CACHE_TTL,
         manifest_cache: args.manifest_cache(),
+        // hyper streams any size and keeps a HEAD's Content-Length.
+        entry: pullgate_router::EntryLimits::SERVER,
     };
     let mut gateway = Gateway::new(mappings, config)?;
     // Without the `aws` feature the gateway's default resolver answers:

@@ -110,9 +110,22 @@ pub(crate) async fn handle<S: MappingSource>(
     let route = parse_route(&parts);
     let kind = route.as_ref().ok().map(Route::kind);
     let answer = match route {
-        Ok(route) => dispatch(gateway, &parts, route, body, &mut mappings)
-            .await
-            .unwrap_or_else(Answer::refused),
+        Ok(route) => {
+            let dispatched = dispatch(gateway, &parts, route, body, &mut mappings);
+            match gateway.config.entry.request_budget {
+                None => dispatched.await,
+                Some(budget) => tokio::time::timeout(budget, dispatched)
+                    .await
+                    .unwrap_or_else(|_| {
+                        tracing::warn!(
+                            budget_ms = budget.as_millis() as u64,
+                            "request out of time; answering 504"
+                        );
+                        Err(refusals::UPSTREAM_TIMEOUT)
+                    }),
+            }
+            .unwrap_or_else(Answer::refused)
+        }
         Err(error) => Answer::refused(error),
     };
     let answered = SystemTime::now();
