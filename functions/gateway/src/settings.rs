@@ -5,7 +5,7 @@
 
 use pullgate_domain::privacy::Rotation;
 use pullgate_domain::store::CacheSettings;
-use pullgate_router::{GatewayConfig, ManifestCacheSettings};
+use pullgate_router::{EntryLimits, GatewayConfig, ManifestCacheSettings};
 use pullgate_settings::lookup::process_env;
 use pullgate_settings::{defaults, SettingsError, Vars};
 use std::time::Duration;
@@ -22,6 +22,10 @@ pub struct GatewaySettings {
     pub health_probe: Duration,
     /// Events on: where they go and how clients are identified.
     pub events: Option<EventSettings>,
+    /// Debug builds only: requests for this path panic in the handler, so
+    /// the end-to-end test can show that the extension's wait still ends
+    /// (`PULLGATE_DEBUG_PANIC_PATH`). Release builds never read it.
+    pub debug_panic_path: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +38,8 @@ pub struct EventSettings {
     /// Zero: flush after every response; more: once the oldest event held
     /// is this old.
     pub flush_max_age: Duration,
+    /// The longest one flush may hold the environment.
+    pub flush_timeout: Duration,
 }
 
 impl GatewaySettings {
@@ -50,10 +56,21 @@ impl GatewaySettings {
             call_timeout: vars.millis("PULLGATE_STORE_TIMEOUT_MS", defaults::STORE_TIMEOUT)?,
             ..CacheSettings::default()
         };
+        let upstream_timeout = vars.secs(
+            "PULLGATE_UPSTREAM_TIMEOUT_SECS",
+            defaults::LAMBDA_UPSTREAM_TIMEOUT,
+        )?;
+        if upstream_timeout.is_zero() || upstream_timeout > defaults::LAMBDA_REQUEST_BUDGET {
+            return Err(SettingsError::Invalid {
+                name: "PULLGATE_UPSTREAM_TIMEOUT_SECS",
+                value: upstream_timeout.as_secs().to_string(),
+                expected: "1 to 25 seconds: under the request's 25 s budget and the function's 29 s timeout",
+            });
+        }
         let gateway = GatewayConfig {
             // API Gateway answers HTTPS only.
             public_scheme: "https",
-            upstream_timeout: defaults::UPSTREAM_TIMEOUT,
+            upstream_timeout,
             auth_cache_ttl: defaults::AUTH_CACHE_TTL,
             manifest_cache: ManifestCacheSettings {
                 max_bytes: vars
@@ -70,6 +87,7 @@ impl GatewaySettings {
                 )?,
                 ..ManifestCacheSettings::DEFAULT
             },
+            entry: EntryLimits::lambda(defaults::LAMBDA_REQUEST_BUDGET),
         };
         // The event variables mean nothing with events off, so they are
         // read (and can fail) only with a stream.
@@ -84,6 +102,9 @@ impl GatewaySettings {
                 rotation: vars
                     .rotation("PULLGATE_CLIENT_ID_ROTATION", defaults::CLIENT_ID_ROTATION)?,
                 flush_max_age: vars.millis("PULLGATE_FLUSH_MAX_AGE_MS", defaults::FLUSH_MAX_AGE)?,
+                flush_timeout: vars
+                    .millis("PULLGATE_FLUSH_TIMEOUT_MS", defaults::FLUSH_TIMEOUT)?
+                    .max(Duration::from_millis(1)),
             }),
         };
         let health_probe = vars.secs("PULLGATE_HEALTH_PROBE_SECS", defaults::HEALTH_PROBE_EVERY)?;
@@ -93,6 +114,11 @@ impl GatewaySettings {
             mapping_cache,
             gateway,
             events,
+            debug_panic_path: if cfg!(debug_assertions) {
+                vars.optional("PULLGATE_DEBUG_PANIC_PATH")
+            } else {
+                None
+            },
         })
     }
 }
@@ -131,8 +157,13 @@ mod tests {
         assert_eq!(settings.mapping_cache.call_timeout, defaults::STORE_TIMEOUT);
         assert_eq!(
             settings.gateway.upstream_timeout,
-            defaults::UPSTREAM_TIMEOUT
+            defaults::LAMBDA_UPSTREAM_TIMEOUT
         );
+        assert_eq!(
+            settings.gateway.entry,
+            EntryLimits::lambda(defaults::LAMBDA_REQUEST_BUDGET)
+        );
+        assert!(settings.gateway.upstream_timeout < defaults::LAMBDA_REQUEST_BUDGET);
         assert_eq!(settings.gateway.auth_cache_ttl, defaults::AUTH_CACHE_TTL);
         assert_eq!(settings.gateway.public_scheme, "https");
         assert!(settings.events.is_none());
@@ -148,6 +179,7 @@ mod tests {
                 client_id_secret: "client-id-key".into(),
                 rotation: defaults::CLIENT_ID_ROTATION,
                 flush_max_age: defaults::FLUSH_MAX_AGE,
+                flush_timeout: defaults::FLUSH_TIMEOUT,
             }
         );
     }
@@ -161,6 +193,8 @@ mod tests {
             ("PULLGATE_NEGATIVE_TTL_SECS", "2"),
             ("PULLGATE_STORE_TIMEOUT_MS", "500"),
             ("PULLGATE_FLUSH_MAX_AGE_MS", "600000"),
+            ("PULLGATE_FLUSH_TIMEOUT_MS", "1000"),
+            ("PULLGATE_UPSTREAM_TIMEOUT_SECS", "1"),
         ]);
         let settings = read(&pairs).unwrap();
         assert_eq!(settings.mapping_cache.ttl, Duration::from_secs(1));
@@ -172,6 +206,21 @@ mod tests {
         let events = settings.events.unwrap();
         assert_eq!(events.rotation, Rotation::Day);
         assert_eq!(events.flush_max_age, Duration::from_secs(600));
+        assert_eq!(events.flush_timeout, Duration::from_secs(1));
+        assert_eq!(settings.gateway.upstream_timeout, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_upstream_timeout_stays_under_the_request_budget() {
+        for value in ["0", "26", "3600"] {
+            let error = read(&[
+                ("PULLGATE_TABLE", "mappings"),
+                ("PULLGATE_UPSTREAM_TIMEOUT_SECS", value),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains("under the request's 25 s budget"), "{error}");
+        }
     }
 
     #[test]
@@ -194,6 +243,8 @@ mod tests {
             ("PULLGATE_NEGATIVE_TTL_SECS", "-5"),
             ("PULLGATE_STORE_TIMEOUT_MS", "1.5"),
             ("PULLGATE_FLUSH_MAX_AGE_MS", ""),
+            ("PULLGATE_FLUSH_TIMEOUT_MS", "soon"),
+            ("PULLGATE_UPSTREAM_TIMEOUT_SECS", "1m"),
             ("PULLGATE_CLIENT_ID_ROTATION", "weekly"),
         ];
         for (name, value) in cases {
