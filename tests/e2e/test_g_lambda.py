@@ -144,9 +144,10 @@ def test_every_sample_event_through_the_handler_and_events_to_s3(tmp_path, aws):
                     'Bearer realm="https://images.acme.dev/token"'), response
             if name == "push":
                 assert header(response, "allow") == "GET, HEAD", response
-        # The extension flushes after each response; once it waits for the
-        # next event (where Lambda would freeze), everything is in S3.
+        # Events are batched (a second's window by default): the SIGTERM
+        # Lambda sends before it shuts the environment down flushes the rest.
         fn.api.wait_extensions_idle()
+        assert fn.proc.stop() == 0
         events = moto.delivered_events()
     finally:
         fn.stop()
@@ -195,6 +196,7 @@ def test_events_are_enriched_from_files_in_a_layer(tmp_path, aws):
             payload["requestContext"]["requestId"] = f"enriched-{n}"
             assert fn.invoke(payload)["statusCode"] == 307
         fn.api.wait_extensions_idle()
+        assert fn.proc.stop() == 0  # the SIGTERM flush
     finally:
         fn.stop()
     events = {e["request_id"]: e for e in moto.delivered_events()}
