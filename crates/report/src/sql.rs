@@ -39,8 +39,9 @@ pub const EVENT_DAY: &str = r#"substr("time", 1, 10)"#;
 /// buffer spans more than a day. One more partition read, a day's scan on
 /// Athena.
 pub const EARLY_DAYS: u32 = 1;
-/// After the range, by default one day ([`ReportParams::late_days`]):
-/// events reach Firehose after their time (the
+/// After the range, by default one day ([`ReportParams::late_days`],
+/// `pullgate report --late-days`, the report function's
+/// `REPORT_LATE_DAYS`): events reach Firehose after their time (the
 /// gateway sends them after the response), so one of 23:59:59.900 can open
 /// a buffer after midnight, and a replay the next day lands in the next
 /// day's partition. Each further day costs a day's scan. The consequence:
