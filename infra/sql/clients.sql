@@ -32,7 +32,7 @@ tallies AS (
     COUNT(DISTINCT tag) AS tags,
     MIN(first_time) AS first_seen,
     MAX(last_time) AS last_seen,
-    COUNT(DISTINCT dt) AS active_days,
+    COUNT(DISTINCT day) AS active_days,
     SUM(CASE WHEN pulls = 1 THEN is_ci ELSE 0 END) AS ci_pulls,
     MAX(is_ci) AS is_ci,
     AVG(gap) AS gap_avg,

@@ -1,5 +1,9 @@
 -- The Athena (Glue) table over the Firehose output: one JSON object per line,
--- gzip, partitioned by the event's UTC day under events/dt=YYYY-MM-DD/.
+-- gzip, partitioned by day under events/dt=YYYY-MM-DD/. Firehose names dt by
+-- when a buffer's oldest record arrived, not by the events' own time (an
+-- event at 23:59:59 lands in the next day's dt, a replay in the day it was
+-- replayed), so the reports take an event's day from its time and use dt
+-- only to prune (crates/report/src/sql.rs).
 -- Partition projection computes the partitions from the dt predicate, so no
 -- crawler and no MSCK REPAIR is ever needed. The columns are exactly the
 -- event fields of docs/events.md (a test checks both lists agree); the local

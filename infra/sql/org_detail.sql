@@ -19,7 +19,7 @@ FROM (
   SELECT sessions.*,
     repository AS repository_,
     concat(repository, ':', COALESCE(tag, '@digest')) AS tag_,
-    substr(CAST(date_trunc('week', CAST(dt AS DATE)) AS VARCHAR), 1, 10) AS week_,
+    substr(CAST(date_trunc('week', CAST(day AS DATE)) AS VARCHAR), 1, 10) AS week_,
     concat(runtime, ' ', runtime_version) AS runtime_,
     concat(os, '/', arch) AS platform_,
     COALESCE(ci, 'none') AS ci_

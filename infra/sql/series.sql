@@ -1,4 +1,5 @@
--- Pulls, checks and unique pullers by day, ISO week (Monday) and month.
+-- Pulls, checks and unique pullers by day, ISO week (Monday) and month,
+-- each session on the day of its own first request (sessions.sql).
 WITH {{sessions}}
 SELECT
   CASE WHEN day IS NOT NULL THEN 'day' WHEN week IS NOT NULL THEN 'week' ELSE 'month' END AS granularity,
@@ -10,9 +11,8 @@ SELECT
   COUNT(DISTINCT CASE WHEN pulls = 1 THEN client_id END) AS unique_pullers
 FROM (
   SELECT sessions.*,
-    dt AS day,
-    substr(CAST(date_trunc('week', CAST(dt AS DATE)) AS VARCHAR), 1, 10) AS week,
-    substr(dt, 1, 7) AS month
+    substr(CAST(date_trunc('week', CAST(day AS DATE)) AS VARCHAR), 1, 10) AS week,
+    substr(day, 1, 7) AS month
   FROM sessions
 ) s
 GROUP BY GROUPING SETS ((day), (week), (month))

@@ -8,10 +8,13 @@
 -- req: the manifest and blob requests that were answered (2xx/3xx). A client
 -- without an id (DNT / Sec-GPC) is keyed by its network prefix and user agent
 -- so that its requests still group into pulls; it is not a unique puller.
+-- day: the UTC day of the request's own time. The dt partition says when
+-- the event was stored (Firehose: when it arrived, a replay days later),
+-- so it only prunes, in the where placeholder, and nothing counts by it.
 req AS (
   SELECT
     COALESCE(client_id, concat('anonymous:', COALESCE(prefix, ''), '|', COALESCE(ua, ''))) AS who,
-    client_id, host, name, dt, "time", request_id, method, kind, reference,
+    client_id, host, name, {{event_day}} AS day, "time", request_id, method, kind, reference,
     {{epoch_seconds}} AS t,
     CASE WHEN kind = 'blob' THEN 2 WHEN reference LIKE '%:%' THEN 1 ELSE 0 END AS step,
     COALESCE(runtime, 'unknown') AS runtime,
@@ -67,12 +70,13 @@ numbered AS (
   FROM marked
 ),
 -- One row per session. docs = distinct manifest documents fetched with GET
--- (a tag GET counts as the document the tag names).
+-- (a tag GET counts as the document the tag names). A session's day is
+-- that of its first request.
 grouped AS (
   SELECT
     who, host, name, session_no,
     MAX(client_id) AS client_id,
-    MIN(dt) AS dt,
+    MIN(day) AS day,
     MIN("time") AS first_time,
     MAX("time") AS last_time,
     MIN(t) AS start_t,

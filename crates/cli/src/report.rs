@@ -61,6 +61,12 @@ pub struct ReportArgs {
     /// Only this repository (`name` or `host/name`).
     #[arg(long)]
     repo: Option<String>,
+    /// Also read the `dt` partitions of the N days after the range, for
+    /// events stored after their own day (Firehose's buffer at midnight, a
+    /// replay); events count on the day of their own time either way. An
+    /// event stored later than this is left out: run again with a larger N.
+    #[arg(long, value_name = "N", default_value_t = pullgate_report::sql::DEFAULT_LATE_DAYS)]
+    late_days: u32,
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
     /// Write the report here instead of standard output.
@@ -100,7 +106,8 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs) -> Result<()> {
     let (from, to) = range(&args)?;
-    let params = ReportParams::new(&from, &to, args.repo.clone(), args.org.clone())?;
+    let params = ReportParams::new(&from, &to, args.repo.clone(), args.org.clone())?
+        .with_late_days(args.late_days)?;
     let queries: &[Query] = match args.sections {
         Sections::All => &Query::ALL,
         Sections::Overall => &Query::OVERALL,

@@ -1,8 +1,10 @@
 //! [`QueryEngine`] on Apache DataFusion, over event files on disk: the local
-//! sink's `events/dt=YYYY-MM-DD/*.json.gz` (dt is a partition column, so a
-//! date range reads only its days) or any directory of event files, such as
-//! a copy of the Firehose output (`events/YYYY/MM/dd/HH/...`), where `dt` is
-//! derived from each event's time.
+//! sink's `events/dt=YYYY-MM-DD/*.json.gz`, or a copy of the Firehose output
+//! in the same layout, where `dt` is the directory's name, as on Athena (a
+//! partition column, so a date range reads only its days); or any other
+//! directory of event files (`events/YYYY/MM/dd/HH/...`), where `dt` is
+//! each event's own day. Either way the report SQL counts events by their
+//! own time and uses `dt` only to prune.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pullgate_report::engine::Cause;
-use pullgate_report::sql::event_columns;
+use pullgate_report::sql::{event_columns, EVENT_DAY};
 use pullgate_report::{Dialect, EngineError, QueryEngine, Table, Value};
 
 /// The table name the report SQL reads locally.
@@ -168,9 +170,13 @@ impl EmbeddedEngine {
             let table = ListingTable::try_new(config).map_err(err)?;
             ctx.register_table("events_files", Arc::new(table))
                 .map_err(err)?;
-            ctx.sql(&format!("CREATE VIEW {EVENTS_TABLE} AS SELECT *, substr(\"time\", 1, 10) AS dt FROM events_files"))
-                .await
-                .map_err(err)?;
+            // No partitions to name dt: the event's own day stands in, so
+            // the report's prune keeps what its time filter keeps.
+            ctx.sql(&format!(
+                "CREATE VIEW {EVENTS_TABLE} AS SELECT *, {EVENT_DAY} AS dt FROM events_files"
+            ))
+            .await
+            .map_err(err)?;
         }
         Ok(EmbeddedEngine { ctx })
     }

@@ -375,6 +375,7 @@ async fn athena_path_matches_the_embedded_engine_and_stores_reports() {
             sql.contains("from_iso8601_timestamp"),
             "not the Athena dialect"
         );
+        assert!(sql.contains(&range_filter(&params)), "{sql}");
         parse_as_trino(sql).unwrap_or_else(|e| panic!("{e}\n{sql}"));
     }
 
@@ -441,6 +442,40 @@ fn every_report_query_parses_in_both_renderings_and_the_ddl_as_hive() {
     let ddl = events_table_ddl("events-bucket");
     sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::HiveDialect {}, &ddl)
         .unwrap_or_else(|e| panic!("DDL: {e}"));
+}
+
+/// What every query Athena runs filters on: the `dt` partitions (the day
+/// Firehose stored an event) from a day before the range to `late_days`
+/// after it, and the event's own day within the range.
+fn range_filter(params: &ReportParams) -> String {
+    let (first, last) = params.partitions();
+    format!(
+        "dt BETWEEN '{first}' AND '{last}' AND substr(\"time\", 1, 10) BETWEEN '{}' AND '{}'",
+        params.from, params.to
+    )
+}
+
+#[test]
+fn athena_prunes_on_the_widened_dt_range_and_counts_by_the_events_time() {
+    let default = ReportParams::new("2026-03-01", "2026-03-31", None, None).unwrap();
+    let wider = default.clone().with_late_days(5).unwrap();
+    for (params, filter) in [
+        (
+            &default,
+            "dt BETWEEN '2026-02-28' AND '2026-04-01' AND substr(\"time\", 1, 10) BETWEEN '2026-03-01' AND '2026-03-31'",
+        ),
+        (
+            &wider,
+            "dt BETWEEN '2026-02-28' AND '2026-04-05' AND substr(\"time\", 1, 10) BETWEEN '2026-03-01' AND '2026-03-31'",
+        ),
+    ] {
+        assert_eq!(range_filter(params), filter);
+        for q in Query::ALL {
+            let sql = q.render(Dialect::Athena, "pullgate.events", params);
+            assert_eq!(sql.matches(filter).count(), 1, "{}: {sql}", q.name());
+            parse_as_trino(&sql).unwrap_or_else(|e| panic!("{}: {e}", q.name()));
+        }
+    }
 }
 
 #[test]

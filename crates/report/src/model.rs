@@ -12,6 +12,9 @@ use crate::table::{Record, Table};
 pub struct Report {
     pub from: String,
     pub to: String,
+    /// Events stored up to this many days after their own day were read
+    /// ([`ReportParams::late_days`]): a later replay is not in this report.
+    pub late_days: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repository: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -274,6 +277,7 @@ pub fn assemble(params: &ReportParams, tables: &BTreeMap<&str, Table>) -> Report
     Report {
         from: params.from.clone(),
         to: params.to.clone(),
+        late_days: params.late_days,
         repository: params.repo.clone(),
         organization: params.org.clone(),
         totals,

@@ -21,6 +21,37 @@ pub const CRIO_REFETCH_SECONDS: u32 = 10;
 /// A HEAD by tag repeated within this many seconds, with nothing between,
 /// is one request retried after authenticating at the upstream.
 pub const RETRY_SECONDS: u32 = 10;
+/// The event's own UTC day, `YYYY-MM-DD`: the first ten characters of its
+/// RFC 3339 UTC `time`. The same text in every dialect. Reports select and
+/// group by it; the `dt` partition only prunes (below).
+pub const EVENT_DAY: &str = r#"substr("time", 1, 10)"#;
+
+/// The `dt` partition is the day an event was stored, which need not be its
+/// own day: Firehose names a whole buffer (up to 15 minutes of records) by
+/// when its oldest record arrived, and `pullgate replay` sends logged
+/// events again whenever it is run. So a report over days `from..=to`
+/// reads the partitions `from - EARLY_DAYS ..= to + late_days` and keeps
+/// the events whose own day is in `from..=to`.
+///
+/// Before the range, one day: a buffer opened just before midnight is
+/// named after that day and also holds the first minutes after it (and a
+/// gateway clock a little ahead of Firehose's does the same). Fixed: no
+/// buffer spans more than a day. One more partition read, a day's scan on
+/// Athena.
+pub const EARLY_DAYS: u32 = 1;
+/// After the range, by default one day ([`ReportParams::late_days`],
+/// `pullgate report --late-days`, the report function's
+/// `REPORT_LATE_DAYS`): events reach Firehose after their time (the
+/// gateway sends them after the response), so one of 23:59:59.900 can open
+/// a buffer after midnight, and a replay the next day lands in the next
+/// day's partition. Each further day costs a day's scan. The consequence:
+/// an event stored more than `late_days` after its own day is not counted,
+/// unless the report is run again with a larger margin.
+pub const DEFAULT_LATE_DAYS: u32 = 1;
+/// The largest margin accepted: a year of replays. Partition names past
+/// year 9999 would no longer compare as dates.
+pub const MAX_LATE_DAYS: u32 = 366;
+
 /// A client behind at least this share of all pulls is an outlier...
 pub const OUTLIER_SHARE: f64 = 0.1;
 /// ...when there are at least this many clients to compare with.
@@ -183,6 +214,7 @@ fn render(text: &str, dialect: Dialect, events_table: &str, params: &ReportParam
         "outlier_share" => Some(format!("{OUTLIER_SHARE:?}")),
         "outlier_min_clients" => Some(OUTLIER_MIN_CLIENTS.to_string()),
         "top" => Some(params.top.to_string()),
+        "event_day" => Some(EVENT_DAY.to_string()),
         other => dialect.expression(other).map(str::to_string),
     })
 }
@@ -256,6 +288,9 @@ pub struct ReportParams {
     pub org: Option<String>,
     /// How many top pullers to list.
     pub top: u32,
+    /// How many days after the range the `dt` partitions are read, for
+    /// events stored after their own day ([`DEFAULT_LATE_DAYS`]).
+    pub late_days: u32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -266,6 +301,8 @@ pub enum ParamsError {
     EmptyRange { from: String, to: String },
     #[error("{0} contains control characters")]
     BadFilter(&'static str),
+    #[error("{0} late days is more than the {MAX_LATE_DAYS} accepted")]
+    LateDays(u32),
 }
 
 impl ReportParams {
@@ -300,12 +337,41 @@ impl ReportParams {
             repo,
             org,
             top: 20,
+            late_days: DEFAULT_LATE_DAYS,
         })
     }
 
+    /// The same parameters with `late_days` days of partitions read after
+    /// the range ([`DEFAULT_LATE_DAYS`]), at most [`MAX_LATE_DAYS`].
+    pub fn with_late_days(self, late_days: u32) -> Result<Self, ParamsError> {
+        if late_days > MAX_LATE_DAYS {
+            return Err(ParamsError::LateDays(late_days));
+        }
+        Ok(ReportParams { late_days, ..self })
+    }
+
+    /// The `dt` partitions to read, `(first, last)`: the range widened by
+    /// [`EARLY_DAYS`] before and `late_days` after.
+    pub fn partitions(&self) -> (String, String) {
+        let widen = |day: &str, by: i64| match crate::dates::parse_day(day) {
+            Some(days) => crate::dates::format_day(days + by),
+            // Only reachable through the public fields: the range itself is
+            // then read unwidened, and the time filter still decides.
+            None => day.to_string(),
+        };
+        let late = self.late_days.min(MAX_LATE_DAYS);
+        (
+            widen(&self.from, -i64::from(EARLY_DAYS)),
+            widen(&self.to, i64::from(late)),
+        )
+    }
+
     fn where_clause(&self) -> String {
+        let (first, last) = self.partitions();
         let mut clause = format!(
-            "dt BETWEEN {} AND {}",
+            "dt BETWEEN {} AND {} AND {EVENT_DAY} BETWEEN {} AND {}",
+            literal(&first),
+            literal(&last),
             literal(&self.from),
             literal(&self.to)
         );

@@ -10,12 +10,18 @@
 //!   `events`): the table of `infra/sql/events_table.sql`.
 //! - `REPORTS_BUCKET` (required): where `reports/` is written.
 //! - `REPORT_DAYS` (default 30): the range, ending today (UTC).
+//! - `REPORT_LATE_DAYS` (default 1): events count on the day of their own
+//!   time; the `dt` partitions (the day Firehose stored them) are read from
+//!   a day before the range to this many days after it. An event stored
+//!   later than that (a replay) is left out until a run with a larger one.
 //! - `ATHENA_OUTPUT_LOCATION` (optional, `s3://...`): only when the workgroup
 //!   sets no result location.
 //!
-//! Read once, defaults from `pullgate_settings::defaults`: `settings.rs`.
+//! Read once, defaults from `pullgate_settings::defaults` (the margin's from
+//! `pullgate_report::sql`, where it is explained): `settings.rs`.
 //!
-//! The event may override the range: `{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}`.
+//! The event may override the range: `{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}`,
+//! and the margin: `{"late_days": N}`.
 
 mod range;
 mod settings;
@@ -34,7 +40,8 @@ async fn handle(
 ) -> anyhow::Result<Value> {
     let today = dates::today();
     let (from, to) = range::range(&event.payload, today, settings.days)?;
-    let params = ReportParams::new(&from, &to, None, None)?;
+    let late_days = range::late_days(&event.payload, settings.late_days)?;
+    let params = ReportParams::new(&from, &to, None, None)?.with_late_days(late_days)?;
     let engine = AthenaEngine::new(
         config,
         &settings.workgroup,
@@ -49,9 +56,9 @@ async fn handle(
     let keys = S3Reports::new(config, &settings.bucket)
         .store(&dates::format_day(today), &report)
         .await?;
-    tracing::info!(from = %from, to = %to, pulls = report.totals.pulls, organizations = report.organizations.len(), files = keys.len(), "reports written");
+    tracing::info!(from = %from, to = %to, late_days, pulls = report.totals.pulls, organizations = report.organizations.len(), files = keys.len(), "reports written");
     Ok(
-        json!({ "from": from, "to": to, "pulls": report.totals.pulls, "organizations": report.organizations.len(), "keys": keys }),
+        json!({ "from": from, "to": to, "late_days": late_days, "pulls": report.totals.pulls, "organizations": report.organizations.len(), "keys": keys }),
     )
 }
 

@@ -1,5 +1,6 @@
 //! The days a run reports on: the event's `from` and `to`, or the last
-//! `REPORT_DAYS` days ending today (UTC).
+//! `REPORT_DAYS` days ending today (UTC); and how many days of partitions
+//! after them it reads: the event's `late_days`, or `REPORT_LATE_DAYS`.
 
 use anyhow::bail;
 use pullgate_report::dates;
@@ -22,6 +23,18 @@ pub fn range(payload: &Value, today: i64, days: i64) -> anyhow::Result<(String, 
         ),
         _ => bail!("the event must give both \"from\" and \"to\", or neither"),
     })
+}
+
+/// The event's `late_days` (a run again over a range with events replayed
+/// later than the configured margin), or `default`.
+pub fn late_days(payload: &Value, default: u32) -> anyhow::Result<u32> {
+    match payload.get("late_days") {
+        None => Ok(default),
+        Some(value) => match value.as_u64().and_then(|d| u32::try_from(d).ok()) {
+            Some(days) => Ok(days),
+            None => bail!("\"late_days\" must be a whole number of days, not {value}"),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -53,6 +66,20 @@ mod tests {
         for event in [json!({"from": "2024-01-01"}), json!({"to": "2024-01-31"})] {
             let error = range(&event, MARCH_10, 30).unwrap_err().to_string();
             assert!(error.contains("both \"from\" and \"to\""), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_event_may_widen_the_margin_for_late_events() {
+        assert_eq!(late_days(&json!({}), 1).unwrap(), 1);
+        assert_eq!(late_days(&json!({"late_days": 7}), 1).unwrap(), 7);
+        for bad in [
+            json!({"late_days": -1}),
+            json!({"late_days": "7"}),
+            json!({"late_days": 1.5}),
+        ] {
+            let error = late_days(&bad, 1).unwrap_err().to_string();
+            assert!(error.contains("whole number of days"), "{error}");
         }
     }
 }

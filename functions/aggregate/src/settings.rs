@@ -2,6 +2,7 @@
 //! the crate's documentation). An empty variable counts as unset: a
 //! template parameter left empty arrives as an empty string.
 
+use pullgate_report::sql::{DEFAULT_LATE_DAYS, MAX_LATE_DAYS};
 use pullgate_settings::lookup::process_env;
 use pullgate_settings::{defaults, SettingsError, Vars};
 
@@ -12,6 +13,9 @@ pub struct Settings {
     pub table: String,
     pub bucket: String,
     pub days: i64,
+    /// Days of `dt` partitions read after the range, for events stored
+    /// after their own day (`pullgate_report::sql::DEFAULT_LATE_DAYS`).
+    pub late_days: u32,
     pub output_location: Option<String>,
 }
 
@@ -39,6 +43,12 @@ impl Settings {
                 defaults::REPORT_DAYS,
                 "a positive number of days",
                 |v| v.parse().ok().filter(|d| *d >= 1),
+            )?,
+            late_days: vars.parsed(
+                "REPORT_LATE_DAYS",
+                DEFAULT_LATE_DAYS,
+                "a whole number of days, at most a year",
+                |v| v.parse().ok().filter(|d| *d <= MAX_LATE_DAYS),
             )?,
             output_location: vars.optional("ATHENA_OUTPUT_LOCATION"),
         })
@@ -68,6 +78,7 @@ mod tests {
                 table: "events".into(),
                 bucket: "bucket".into(),
                 days: 30,
+                late_days: 1,
                 output_location: None,
             }
         );
@@ -80,6 +91,7 @@ mod tests {
             ("GLUE_DATABASE", "db"),
             ("EVENTS_TABLE", "t"),
             ("REPORT_DAYS", "7"),
+            ("REPORT_LATE_DAYS", "3"),
             ("ATHENA_OUTPUT_LOCATION", "s3://results/"),
         ]);
         let settings = read(&pairs).unwrap();
@@ -87,7 +99,7 @@ mod tests {
             (settings.database.as_str(), settings.table.as_str()),
             ("db", "t")
         );
-        assert_eq!(settings.days, 7);
+        assert_eq!((settings.days, settings.late_days), (7, 3));
         assert_eq!(settings.output_location.as_deref(), Some("s3://results/"));
     }
 
@@ -129,6 +141,24 @@ mod tests {
             assert_eq!(
                 error,
                 format!("REPORT_DAYS={value:?} is not valid: expected a positive number of days")
+            );
+        }
+    }
+
+    #[test]
+    fn late_days_may_be_none_up_to_a_year() {
+        for (value, late) in [("0", 0), ("366", 366)] {
+            let mut pairs = REQUIRED.to_vec();
+            pairs.push(("REPORT_LATE_DAYS", value));
+            assert_eq!(read(&pairs).unwrap().late_days, late);
+        }
+        for value in ["367", "-1", "1.5", "x"] {
+            let mut pairs = REQUIRED.to_vec();
+            pairs.push(("REPORT_LATE_DAYS", value));
+            let error = read(&pairs).unwrap_err().to_string();
+            assert_eq!(
+                error,
+                format!("REPORT_LATE_DAYS={value:?} is not valid: expected a whole number of days, at most a year")
             );
         }
     }

@@ -57,6 +57,96 @@ fn the_dialects_differ_only_where_the_table_says() {
     }
 }
 
+/// The report's range filter, as the queries carry it.
+fn range_filter(first: &str, last: &str, from: &str, to: &str) -> String {
+    format!(
+        "dt BETWEEN '{first}' AND '{last}' AND substr(\"time\", 1, 10) BETWEEN '{from}' AND '{to}'"
+    )
+}
+
+#[test]
+fn the_partitions_are_the_range_widened_and_the_events_are_those_of_its_days() {
+    // A day before (a Firehose buffer opened before midnight), the default
+    // day of late arrivals after, across a year's end and a month's.
+    let filter = range_filter("2025-12-31", "2026-02-01", "2026-01-01", "2026-01-31");
+    for dialect in [Dialect::Athena, Dialect::DataFusion, Dialect::DuckDb] {
+        let kept = sessions_query(dialect, "events", &params());
+        assert!(kept.contains(&filter), "{dialect:?}: {kept}");
+        for q in Query::ALL {
+            let sql = q.render(dialect, "events", &params());
+            assert!(sql.contains(&filter), "{} ({dialect:?}): {sql}", q.name());
+        }
+    }
+    // A leap day, and a margin of a week for a replay days later.
+    let params = ReportParams::new("2024-03-01", "2024-03-01", None, None)
+        .unwrap()
+        .with_late_days(7)
+        .unwrap();
+    assert_eq!(
+        params.partitions(),
+        ("2024-02-29".to_string(), "2024-03-08".to_string())
+    );
+    let sql = Query::Overall.render(Dialect::Athena, "events", &params);
+    assert!(
+        sql.contains(&range_filter(
+            "2024-02-29",
+            "2024-03-08",
+            "2024-03-01",
+            "2024-03-01"
+        )),
+        "{sql}"
+    );
+    // No margin after: only the day before.
+    let none = params.with_late_days(0).unwrap();
+    assert_eq!(
+        none.partitions(),
+        ("2024-02-29".to_string(), "2024-03-01".to_string())
+    );
+}
+
+#[test]
+fn the_default_margin_is_a_day_and_a_year_at_most() {
+    let params = ReportParams::new("2026-01-01", "2026-01-02", None, None).unwrap();
+    assert_eq!(params.late_days, DEFAULT_LATE_DAYS);
+    assert_eq!(DEFAULT_LATE_DAYS, 1);
+    assert!(params.clone().with_late_days(MAX_LATE_DAYS).is_ok());
+    assert_eq!(
+        params.with_late_days(MAX_LATE_DAYS + 1),
+        Err(ParamsError::LateDays(MAX_LATE_DAYS + 1))
+    );
+}
+
+/// `sql` without its comments.
+fn code(sql: &str) -> String {
+    sql.lines()
+        .map(|line| line.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn nothing_but_the_prune_reads_the_partition_column() {
+    // Days, weeks, months, active days and a session's day all come from
+    // the event's own time: the dt partition is when it was stored.
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let filter = range_filter("2025-12-31", "2026-02-01", "2026-01-01", "2026-01-31");
+    for dialect in [Dialect::Athena, Dialect::DataFusion, Dialect::DuckDb] {
+        let texts = Query::ALL
+            .iter()
+            .map(|q| (q.name(), q.render(dialect, "events", &params())))
+            .chain([("sessions", sessions_query(dialect, "events", &params()))]);
+        for (name, sql) in texts {
+            let rest = code(&sql).replace(&filter, "");
+            let uses = rest.match_indices("dt").filter(|(i, _)| {
+                let before = rest[..*i].chars().next_back();
+                let after = rest[i + 2..].chars().next();
+                !before.is_some_and(is_word) && !after.is_some_and(is_word)
+            });
+            assert_eq!(uses.count(), 0, "{name} ({dialect:?}) reads dt: {rest}");
+        }
+    }
+}
+
 #[test]
 fn filters_are_quoted() {
     let sql = Query::Overall.render(Dialect::Athena, "events", &params());
